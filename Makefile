@@ -1,0 +1,46 @@
+# Tailored: `make demo` runs the product on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo install install-test test lint migrations-check bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch is pinned first so pip keeps the local CPU build instead of pulling CUDA wheels.
+install: $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+
+install-test: $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]"
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data --if-empty
+	$(PY) manage.py demo_admin
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-test
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest -q
+
+lint: $(PY)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+migrations-check: $(PY)
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install-test
+	$(PIP) install -q -e ".[bench]"
+	$(PY) bench/quality.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

@@ -1,0 +1,229 @@
+"""Admin pages a marketer works in: customers, the catalogue, events, feedback triage, segments."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+
+from .models import Customer, Feedback, Interaction, Item, Segment
+from .segments import SegmentRuleError
+from .selectors import segment_preview
+
+
+class RecentInteractionInline(admin.TabularInline):
+    model = Interaction
+    fields = ("occurred_at", "kind", "item", "value", "quantity", "source")
+    readonly_fields = fields
+    ordering = ("-occurred_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "recent interactions (latest 20)"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("item")
+        # An inline cannot slice its queryset, so keep only the ids of the latest 20 per customer page.
+        customer_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if customer_id:
+            latest = list(
+                qs.filter(customer_id=customer_id).order_by("-occurred_at", "-id").values_list("id", flat=True)[:20]
+            )
+            qs = qs.filter(id__in=latest)
+        return qs
+
+
+class ConsentFilter(admin.SimpleListFilter):
+    title = "e-mail consent"
+    parameter_name = "consent"
+
+    def lookups(self, request, model_admin):
+        return [("contactable", "contactable"), ("unsubscribed", "unsubscribed"), ("no_opt_in", "no opt-in")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "contactable":
+            return queryset.contactable()
+        if self.value() == "unsubscribed":
+            return queryset.filter(unsubscribed_at__isnull=False)
+        if self.value() == "no_opt_in":
+            return queryset.filter(email_opt_in=False, unsubscribed_at__isnull=True)
+        return queryset
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "full_name", "email", "country", "contactable", "event_count", "created_at")
+    list_filter = (ConsentFilter, "country", "created_at")
+    search_fields = ("external_id", "email", "first_name", "last_name")
+    readonly_fields = ("created_at", "updated_at", "consent_updated_at")
+    fieldsets = (
+        (None, {"fields": ("external_id", "email", "first_name", "last_name", "country")}),
+        ("Consent", {"fields": ("email_opt_in", "unsubscribed_at", "consent_updated_at")}),
+        ("Attributes", {"fields": ("attributes",), "classes": ("collapse",)}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    inlines = [RecentInteractionInline]
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_event_count=Count("interactions"))
+
+    @admin.display(description="name")
+    def full_name(self, obj: Customer) -> str:
+        return obj.full_name
+
+    @admin.display(boolean=True, description="contactable")
+    def contactable(self, obj: Customer) -> bool:
+        return obj.is_contactable
+
+    @admin.display(description="events", ordering="_event_count")
+    def event_count(self, obj: Customer) -> int:
+        return obj._event_count
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ("sku", "title", "category", "price", "active", "in_stock", "updated_at")
+    list_display_links = ("sku", "title")
+    list_filter = ("active", "in_stock", "category")
+    list_editable = ("active", "in_stock")
+    search_fields = ("sku", "title", "description", "category")
+    readonly_fields = ("image_preview", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("sku", "title", "description", "category", "tags")}),
+        ("Commerce", {"fields": ("price", "currency", "active", "in_stock")}),
+        ("Links", {"fields": ("url", "image_url", "image_preview")}),
+        ("Attributes", {"fields": ("attributes",), "classes": ("collapse",)}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    actions = ("activate", "deactivate", "mark_in_stock", "mark_out_of_stock")
+    list_per_page = 50
+
+    @admin.display(description="image")
+    def image_preview(self, obj: Item) -> str:
+        if not obj.image_url:
+            return "—"
+        return format_html('<img src="{}" alt="" style="max-height:120px;border-radius:4px">', obj.image_url)
+
+    def _bulk_update(self, request, queryset, message: str, **fields) -> None:
+        n = queryset.update(**fields)
+        self.message_user(request, f"{n} item(s) {message}.", messages.SUCCESS)
+
+    @admin.action(description="Activate selected items")
+    def activate(self, request, queryset):
+        self._bulk_update(request, queryset, "activated", active=True)
+
+    @admin.action(description="Deactivate selected items (no longer recommended)")
+    def deactivate(self, request, queryset):
+        self._bulk_update(request, queryset, "deactivated", active=False)
+
+    @admin.action(description="Mark selected items in stock")
+    def mark_in_stock(self, request, queryset):
+        self._bulk_update(request, queryset, "marked in stock", in_stock=True)
+
+    @admin.action(description="Mark selected items out of stock")
+    def mark_out_of_stock(self, request, queryset):
+        self._bulk_update(request, queryset, "marked out of stock", in_stock=False)
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "customer", "kind", "item", "value", "quantity", "source")
+    list_filter = ("kind", "source", "excluded_from_training", "occurred_at")
+    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "event_id")
+    raw_id_fields = ("customer", "item")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("customer", "item")
+    readonly_fields = ("created_at",)
+    show_full_result_count = False
+    list_per_page = 100
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "status", "customer", "item", "source", "short_comment")
+    list_filter = ("status", "kind", "source", "created_at")
+    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "comment")
+    raw_id_fields = ("customer", "item")
+    list_select_related = ("customer", "item")
+    actions = ("mark_reviewed", "mark_actioned", "dismiss", "deactivate_items")
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="comment")
+    def short_comment(self, obj: Feedback) -> str:
+        return (obj.comment[:80] + "…") if len(obj.comment) > 80 else obj.comment
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        n = queryset.update(status=status)
+        self.message_user(request, f"{n} feedback entr{'y' if n == 1 else 'ies'} marked {status}.", messages.SUCCESS)
+
+    @admin.action(description="Mark reviewed")
+    def mark_reviewed(self, request, queryset):
+        self._set_status(request, queryset, Feedback.Status.REVIEWED)
+
+    @admin.action(description="Mark actioned")
+    def mark_actioned(self, request, queryset):
+        self._set_status(request, queryset, Feedback.Status.ACTIONED)
+
+    @admin.action(description="Dismiss")
+    def dismiss(self, request, queryset):
+        self._set_status(request, queryset, Feedback.Status.DISMISSED)
+
+    @admin.action(description="Deactivate the items these complaints are about")
+    def deactivate_items(self, request, queryset):
+        item_ids = queryset.exclude(item__isnull=True).values_list("item_id", flat=True)
+        n = Item.objects.filter(id__in=list(item_ids)).update(active=False)
+        queryset.update(status=Feedback.Status.ACTIONED)
+        self.message_user(request, f"{n} item(s) deactivated.", messages.SUCCESS)
+
+
+RULES_HELP = (
+    'JSON: {"match": "all"|"any", "conditions": [...]}. Fields: country (op in/not_in, value [codes]), '
+    "consent (value true/false), attribute (key, op eq/ne/in/exists/gt/gte/lt/lte, value), "
+    "purchased_within_days (value N), no_purchase_within_days (value N), interacted_with_category "
+    "(value, days?, kinds?), min_orders (value N, days?), joined_within_days (value N)."
+)
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "audience_size", "updated_at")
+    search_fields = ("name", "description")
+    readonly_fields = ("preview", "created_at", "updated_at")
+    fields = ("name", "description", "rules", "preview", "created_at", "updated_at")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["rules"].help_text = RULES_HELP
+        return form
+
+    @admin.display(description="customers")
+    def audience_size(self, obj: Segment) -> str:
+        try:
+            return f"{segment_preview(segment=obj, sample_size=0).count:,}"
+        except SegmentRuleError as exc:
+            return f"invalid rules: {exc}"
+
+    @admin.display(description="preview")
+    def preview(self, obj: Segment) -> str:
+        if obj.pk is None:
+            return "Save the segment to preview its audience."
+        try:
+            result = segment_preview(segment=obj, sample_size=10)
+        except SegmentRuleError as exc:
+            return f"Invalid rules: {exc}"
+        rows = format_html_join(
+            "",
+            "<li>{} — {} ({})</li>",
+            ((c.external_id, c.full_name or c.email or "no name", c.country or "no country") for c in result.sample),
+        )
+        return format_html(
+            "<strong>{} customers</strong> match these rules right now.<ul>{}</ul><details><summary>rules"
+            "</summary><pre>{}</pre></details>",
+            f"{result.count:,}",
+            rows,
+            json.dumps(obj.rules, indent=2),
+        )

@@ -1,0 +1,210 @@
+"""The CRM core: customers, the catalogue, behaviour (interactions), explicit feedback, segments."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class CustomerQuerySet(models.QuerySet):
+    def contactable(self) -> CustomerQuerySet:
+        """Customers we may e-mail: an address, opted in, never unsubscribed."""
+        return self.filter(email_opt_in=True, unsubscribed_at__isnull=True).exclude(email="")
+
+
+class Customer(TimeStampedModel):
+    external_id = models.CharField(
+        max_length=191, unique=True, help_text="The customer's id in the shop or source system."
+    )
+    email = models.EmailField(blank=True, db_index=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    country = models.CharField(max_length=2, blank=True, db_index=True, help_text="ISO 3166-1 alpha-2.")
+    attributes = models.JSONField(default=dict, blank=True)
+    email_opt_in = models.BooleanField("e-mail opt-in", default=False)
+    consent_updated_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.external_id
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_contactable(self) -> bool:
+        return bool(self.email) and self.email_opt_in and self.unsubscribed_at is None
+
+
+class ItemQuerySet(models.QuerySet):
+    def available(self) -> ItemQuerySet:
+        """Items that may be recommended: active and in stock."""
+        return self.filter(active=True, in_stock=True)
+
+
+class Item(TimeStampedModel):
+    sku = models.CharField("SKU", max_length=191, unique=True)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=200, blank=True, db_index=True)
+    tags = models.JSONField(default=list, blank=True, help_text="A list of short strings.")
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    url = models.URLField(max_length=1000, blank=True)
+    image_url = models.URLField(max_length=1000, blank=True)
+    active = models.BooleanField(default=True, db_index=True)
+    in_stock = models.BooleanField(default=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="item_price_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        if not isinstance(self.tags, list) or not all(isinstance(t, str) for t in self.tags):
+            raise ValidationError({"tags": "Tags must be a list of strings."})
+
+    @property
+    def text(self) -> str:
+        """The text the language model embeds: title, description, category and tags."""
+        parts = [self.title, self.description, self.category, ", ".join(self.tags or [])]
+        return "\n".join(p for p in parts if p)
+
+
+class Interaction(models.Model):
+    class Kind(models.TextChoices):
+        VIEW = "view", "view"
+        CLICK = "click", "click"
+        ADD_TO_CART = "add_to_cart", "add to cart"
+        PURCHASE = "purchase", "purchase"
+        RATING = "rating", "rating"
+        WISHLIST = "wishlist", "wishlist"
+
+    class Source(models.TextChoices):
+        WEB = "web", "web"
+        API = "api", "API"
+        CAMPAIGN = "campaign", "campaign"
+        IMPORT = "import", "import"
+        ADMIN = "admin", "admin"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.FloatField(null=True, blank=True, help_text="A rating, or a revenue amount.")
+    quantity = models.PositiveIntegerField(default=1)
+    occurred_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.WEB)
+    event_id = models.CharField(
+        max_length=191, unique=True, help_text="Idempotency key: replaying an event with the same id is a no-op."
+    )
+    excluded_from_training = models.BooleanField(
+        default=False, help_text="Set for events that look automated (e.g. mail scanners' clicks)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"], name="interaction_customer_recent"),
+            models.Index(fields=["occurred_at", "id"], name="interaction_since"),
+            models.Index(fields=["item", "kind"], name="interaction_item_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="interaction_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.kind} {self.item_id} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Feedback(TimeStampedModel):
+    class Kind(models.TextChoices):
+        LIKE = "like", "like"
+        DISLIKE = "dislike", "dislike"
+        NOT_INTERESTED = "not_interested", "not interested"
+        COMPLAINT = "complaint", "complaint"
+
+    class Status(models.TextChoices):
+        NEW = "new", "new"
+        REVIEWED = "reviewed", "reviewed"
+        ACTIONED = "actioned", "actioned"
+        DISMISSED = "dismissed", "dismissed"
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        EMAIL = "email", "e-mail"
+        ADMIN = "admin", "admin"
+        WEB = "web", "web"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="feedback")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="feedback", null=True, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    comment = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
+    # The campaign recipient (campaigns.Recipient id) whose e-mail caused it. A plain id, not a foreign
+    # key, so that crm does not depend on the campaigns app (imports point crm <- campaigns only).
+    campaign_recipient_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="not_interested") | Q(item__isnull=False),
+                name="feedback_not_interested_needs_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.customer}"
+
+
+class Segment(TimeStampedModel):
+    """A saved audience definition; ``rules`` is evaluated by ``crm.segments.segment_evaluate``.
+
+    ``rules`` = ``{"match": "all" | "any", "conditions": [{"field": ..., "op": ..., "value": ...}]}``;
+    see ``crm.segments`` for the fields a condition may use.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    rules = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from .segments import SegmentRuleError, validate_rules
+
+        try:
+            validate_rules(self.rules)
+        except SegmentRuleError as exc:
+            raise ValidationError({"rules": str(exc)}) from exc

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Tailored"
+admin.site.site_title = "Tailored CRM"
+admin.site.index_title = "Customers, catalogue, recommendations and campaigns"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("crm.api_urls")),
+    path("api/v1/", include("recommendations.api_urls")),
+    path("api/v1/", include("campaigns.api_urls")),
+    path("t/", include("campaigns.tracking_urls")),
+    path("", include("crm.site_urls")),
+]
