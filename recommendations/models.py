@@ -1,1 +1,115 @@
-"""Models of the recommendations app."""
+"""The model registry, training runs, item embeddings and stored per-customer recommendations."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ModelVersion(models.Model):
+    """One trained recommender. Exactly one version is active at a time (a partial unique index)."""
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "training"
+        TRAINED = "trained", "trained (not serving)"
+        SCORING = "scoring", "scoring customers"
+        READY = "ready", "scored, ready to serve"
+        FAILED = "failed", "failed"
+        RETIRED = "retired", "retired"
+
+    algorithm = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    data_stats = models.JSONField(default=dict, blank=True, help_text="Snapshot of the training data.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Offline metrics on the held-out split.")
+    artifact_path = models.CharField(max_length=500, blank=True)
+    device = models.CharField(max_length=50, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.TRAINING, db_index=True)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version that was active before this one (for rollback).",
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} {self.algorithm}{' (active)' if self.is_active else ''}"
+
+
+class TrainingRun(models.Model):
+    """Progress and log of one train (-> evaluate -> promote -> score) job, shown in the admin."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    algorithm = models.CharField(max_length=50, default="auto")
+    params = models.JSONField(default=dict, blank=True)
+    force_activate = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=100, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=100, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
+    )
+    promoted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.algorithm} {self.status}"
+
+
+class ItemEmbedding(models.Model):
+    """The language-model embedding of an item's text; ``text_hash`` says whether it is stale."""
+
+    item = models.OneToOneField("crm.Item", on_delete=models.CASCADE, related_name="embedding")
+    model_name = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text="float32 little-endian")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item_id"]
+
+    def __str__(self) -> str:
+        return f"embedding of item {self.item_id} ({self.model_name})"
+
+
+class Recommendation(models.Model):
+    """One stored recommendation of a model version for a customer, at a rank (1 = best)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="recommendations")
+    customer = models.ForeignKey("crm.Customer", on_delete=models.CASCADE, related_name="recommendations")
+    rank = models.PositiveIntegerField()
+    item = models.ForeignKey("crm.Item", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    probability = models.FloatField(null=True, blank=True, help_text="Calibrated P(interaction).")
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["model_version_id", "customer_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "customer", "rank"], name="recommendation_unique_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.item_id} for {self.customer_id} (v{self.model_version_id})"

