@@ -1,0 +1,131 @@
+"""The canonical CSV format: ``interactions.csv`` (required), ``items.csv`` and ``customers.csv`` (optional).
+
+See docs/import.md for the columns. Ids used in ``interactions.csv`` that neither optional file
+defines become bare customers / items (an id and nothing else; an item's title is its id).
+"""
+from __future__ import annotations
+
+from crm.models import Customer, Interaction, Item
+
+from . import writers
+from .base import (
+    FileSpec,
+    Importer,
+    RowInvalid,
+    boolean,
+    email,
+    json_object,
+    number,
+    positive_int,
+    price,
+    string_list,
+    text,
+    timestamp_iso,
+    url,
+)
+
+KINDS = frozenset(Interaction.Kind.values)
+
+
+def _country(row: dict[str, str]) -> str:
+    value = text(row, "country").upper()
+    if value and (len(value) != 2 or not value.isalpha()):
+        raise RowInvalid(f"'country' must be an ISO 3166-1 alpha-2 code, got {value!r}.")
+    return value
+
+
+def parse_customer(row: dict[str, str]) -> dict:
+    record = {
+        "external_id": text(row, "customer_id", required=True, max_length=191),
+        "country": _country(row),
+        "attributes": json_object(row.get("attributes_json") or "", "attributes_json"),
+    }
+    if "email" in row:
+        record["email"] = email(row["email"] or "")
+    for name in ("first_name", "last_name"):
+        if name in row:
+            record[name] = text(row, name, max_length=150)
+    if "email_opt_in" in row:
+        record["email_opt_in"] = boolean(row["email_opt_in"] or "", "email_opt_in", default=False)
+    return record
+
+
+def parse_item(row: dict[str, str]) -> dict:
+    record = {
+        "sku": text(row, "item_id", required=True, max_length=191),
+        "title": text(row, "title", required=True, max_length=500),
+        "description": text(row, "description"),
+        "category": text(row, "category", max_length=200),
+        "price": price(row.get("price") or ""),
+    }
+    for name in ("url", "image_url"):
+        if name in row:
+            record[name] = url(row[name] or "", name)
+    if "tags" in row:
+        record["tags"] = string_list(row["tags"] or "", "tags")
+    for name in ("active", "in_stock"):
+        if name in row:
+            record[name] = boolean(row[name] or "", name, default=True)
+    return record
+
+
+def parse_interaction(row: dict[str, str]) -> tuple:
+    customer = text(row, "customer_id", required=True, max_length=191)
+    item = text(row, "item_id", required=True, max_length=191)
+    kind = text(row, "kind", required=True)
+    if kind not in KINDS:
+        raise RowInvalid(f"'kind' must be one of {', '.join(sorted(KINDS))}, got {kind!r}.")
+    occurred_at = timestamp_iso(text(row, "timestamp", required=True))
+    quantity = positive_int(row.get("quantity") or "", "quantity", default=1)
+    value = number(row.get("value") or "", "value")
+    return customer, item, kind, occurred_at, quantity, value
+
+
+CUSTOMERS = FileSpec("customers.csv", ("customer_id",), parse_customer, required=False)
+ITEMS = FileSpec("items.csv", ("item_id", "title"), parse_item, required=False)
+INTERACTIONS = FileSpec("interactions.csv", ("customer_id", "item_id", "kind", "timestamp"), parse_interaction)
+
+
+class CanonicalImporter(Importer):
+    format = "canonical"
+
+    def validate(self) -> None:
+        self.customer_fields: set[str] = set()
+        self.item_fields: set[str] = set()
+        self.defined_customers: set[str] = set()
+        self.defined_items: set[str] = set()
+        self.event_customers: set[str] = set()
+        self.event_items: set[str] = set()
+        self.has_customers = self.scanner.exists(CUSTOMERS)
+        self.has_items = self.scanner.exists(ITEMS)
+        self.scanner.exists(INTERACTIONS)
+        if self.has_customers:
+            for _line, record in self.scanner.validate(CUSTOMERS):
+                self.customer_fields.update(record)
+                self.defined_customers.add(record["external_id"])
+        if self.has_items:
+            for _line, record in self.scanner.validate(ITEMS):
+                self.item_fields.update(record)
+                self.defined_items.add(record["sku"])
+        for _line, (customer, item, *_rest) in self.scanner.validate(INTERACTIONS):
+            self.event_customers.add(customer)
+            self.event_items.add(item)
+
+    def write(self) -> None:
+        if self.has_customers:
+            fields = sorted(self.customer_fields - {"external_id"})
+            self.written(CUSTOMERS.name, writers.customers_upsert(self.scanner.read(CUSTOMERS), update_fields=fields))
+        bare = self.event_customers - self.defined_customers
+        self.record("customers (from interactions.csv)", read=len(bare), created=writers.customers_create_bare(bare))
+        if self.has_items:
+            fields = sorted(self.item_fields - {"sku"})
+            self.written(ITEMS.name, writers.items_upsert(self.scanner.read(ITEMS), update_fields=fields))
+        bare = self.event_items - self.defined_items
+        self.record("items (from interactions.csv)", read=len(bare), created=writers.items_create_bare(bare))
+        events = writers.interactions_build(
+            self.scanner.read(INTERACTIONS),
+            fmt=self.format,
+            customer_ids=writers.id_map(Customer, "external_id", self.event_customers),
+            item_ids=writers.id_map(Item, "sku", self.event_items),
+        )
+        self.written(INTERACTIONS.name, writers.interactions_insert(events))

@@ -1,0 +1,113 @@
+"""Batched writes shared by the importers: upserts for customers and items, inserts for events.
+
+Every writer returns how many rows it created; callers derive "already present" from it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from itertools import islice
+
+from django.db import connection
+from django.db.models import Model
+
+from crm.models import Customer, Interaction, Item
+
+from .base import event_id
+
+BATCH_SIZE = 5000
+LOOKUP_CHUNK = 900  # stays under SQLite's historical limit of 999 query parameters
+
+
+def batched(iterable: Iterable, size: int = BATCH_SIZE) -> Iterator[list]:
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _upsert(model: type[Model], key: str, rows: Iterable[dict], update_fields: list[str]) -> int:
+    """Insert rows, updating ``update_fields`` of the ones whose ``key`` already exists."""
+    before = model.objects.count()
+    for batch in batched(rows):
+        unique = list({row[key]: row for row in batch}.values())  # a key twice in one batch: last wins
+        objects = [model(**row) for row in unique]
+        if update_fields and connection.features.supports_update_conflicts_with_target:
+            model.objects.bulk_create(
+                objects, batch_size=BATCH_SIZE, update_conflicts=True,
+                unique_fields=[key], update_fields=update_fields,
+            )
+        else:
+            model.objects.bulk_create(objects, batch_size=BATCH_SIZE, ignore_conflicts=True)
+            if update_fields:
+                _update_existing(model, key, unique, update_fields)
+    return model.objects.count() - before
+
+
+def _update_existing(model: type[Model], key: str, rows: list[dict], update_fields: list[str]) -> None:
+    pks = id_map(model, key, (row[key] for row in rows))
+    objects = [model(pk=pks[row[key]], **row) for row in rows]
+    model.objects.bulk_update(objects, update_fields, batch_size=BATCH_SIZE)
+
+
+def _insert_missing(model: type[Model], key: str, values: Iterable[str], defaults) -> int:
+    before = model.objects.count()
+    for batch in batched(sorted(values)):
+        model.objects.bulk_create(
+            [model(**{key: value}, **defaults(value)) for value in batch],
+            batch_size=BATCH_SIZE, ignore_conflicts=True,
+        )
+    return model.objects.count() - before
+
+
+def customers_upsert(rows: Iterable[dict], *, update_fields: list[str]) -> int:
+    return _upsert(Customer, "external_id", rows, update_fields)
+
+
+def items_upsert(rows: Iterable[dict], *, update_fields: list[str]) -> int:
+    return _upsert(Item, "sku", rows, update_fields)
+
+
+def customers_create_bare(external_ids: Iterable[str]) -> int:
+    """Customers known only from their events: an id, nothing else (no e-mail, no consent)."""
+    return _insert_missing(Customer, "external_id", external_ids, lambda _id: {})
+
+
+def items_create_bare(skus: Iterable[str]) -> int:
+    """Items known only from events: the SKU doubles as the title until a catalogue import fills it in."""
+    return _insert_missing(Item, "sku", skus, lambda sku: {"title": sku})
+
+
+def id_map(model: type[Model], key: str, values: Iterable[str]) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for chunk in batched(values, LOOKUP_CHUNK):
+        result.update(model.objects.filter(**{f"{key}__in": chunk}).values_list(key, "pk"))
+    return result
+
+
+def interactions_insert(rows: Iterable[Interaction]) -> int:
+    """Insert events, ignoring those whose ``event_id`` is already stored."""
+    before = Interaction.objects.count()
+    for batch in batched(rows):
+        Interaction.objects.bulk_create(batch, batch_size=BATCH_SIZE, ignore_conflicts=True)
+    return Interaction.objects.count() - before
+
+
+def interactions_build(
+    events: Iterable[tuple[str, str, str, datetime, int, float | None]],
+    *,
+    fmt: str,
+    customer_ids: dict[str, int],
+    item_ids: dict[str, int],
+) -> Iterator[Interaction]:
+    """Turn parsed (customer, item, kind, occurred_at, quantity, value) rows into unsaved events."""
+    for customer, item, kind, occurred_at, quantity, value in events:
+        yield Interaction(
+            customer_id=customer_ids[customer],
+            item_id=item_ids[item],
+            kind=kind,
+            occurred_at=occurred_at,
+            quantity=quantity,
+            value=value,
+            source=Interaction.Source.IMPORT,
+            event_id=event_id(fmt, customer, item, kind, occurred_at),
+        )
