@@ -1,6 +1,7 @@
 """The CRM core: customers, the catalogue, behaviour (interactions), explicit feedback, segments."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -208,3 +209,44 @@ class Segment(TimeStampedModel):
             validate_rules(self.rules)
         except SegmentRuleError as exc:
             raise ValidationError({"rules": str(exc)}) from exc
+
+
+class ApiKey(models.Model):
+    """A key an integration sends as ``Authorization: Bearer <key>``; only its SHA-256 is stored.
+
+    ``scopes`` is a list drawn from ``Scope``; ``admin`` implies every other scope. Keys are
+    created in the admin or with ``manage.py create_api_key`` (``crm.services.api_key_create``),
+    which show the raw key exactly once.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "read"
+        WRITE = "write", "write"
+        ADMIN = "admin", "admin"
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=8, db_index=True, editable=False, help_text="The key's first 8 characters.")
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 hex of the key.")
+    scopes = models.JSONField(default=list, blank=True, help_text='A list of "read", "write", "admin".')
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def clean(self) -> None:
+        valid = set(self.Scope.values)
+        if not isinstance(self.scopes, list) or not all(s in valid for s in self.scopes):
+            raise ValidationError({"scopes": f"Scopes must be a list drawn from {sorted(valid)}."})
+
+    def has_scope(self, scope: str) -> bool:
+        """``admin`` implies every scope."""
+        return self.is_active and (scope in self.scopes or self.Scope.ADMIN in self.scopes)

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "crm.api.middleware.ApiGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -149,7 +150,29 @@ CELERY_TIMEZONE = TIME_ZONE
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # API keys (Authorization: Bearer <key>) for integrations; sessions for staff in the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "crm.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["crm.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.ApiCursorPagination",
+    "EXCEPTION_HANDLER": "crm.api.exceptions.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
+# Requests per key (or staff user) per bucket; views choose the bucket with throttle_scope.
+API_THROTTLE_RATES = {
+    "api": env("API_THROTTLE_RATE", default="100000/hour"),
+    "bulk": env("API_THROTTLE_RATE_BULK", default="100000/hour"),
+}
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=20 * 1024 * 1024)  # larger bodies: 413
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=100)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
+API_BULK_MAX_RECORDS = env.int("API_BULK_MAX_RECORDS", default=1000)  # customers / items per request
+API_BULK_MAX_EVENTS = env.int("API_BULK_MAX_EVENTS", default=10000)  # interactions per request
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tailored API",
     "DESCRIPTION": "Customers, items, events, feedback, recommendations and campaigns.",
