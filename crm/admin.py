@@ -227,3 +227,44 @@ class SegmentAdmin(admin.ModelAdmin):
             rows,
             json.dumps(obj.rules, indent=2),
         )
+
+
+# --- API keys (the raw key is shown once, on creation) --------------------------------------------
+from django import forms as _api_key_forms  # noqa: E402
+from django.contrib import messages as _api_key_messages  # noqa: E402
+
+from .models import ApiKey  # noqa: E402
+
+
+class ApiKeyForm(_api_key_forms.ModelForm):
+    scopes = _api_key_forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=_api_key_forms.CheckboxSelectMultiple,
+        help_text="admin implies read and write.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "is_active"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "scopes", "is_active", "created_at", "last_used_at", "created_by"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "created_by"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        from .services import api_key_create
+
+        created, raw_key = api_key_create(name=obj.name, scopes=list(obj.scopes), created_by=request.user)
+        if not obj.is_active:
+            ApiKey.objects.filter(pk=created.pk).update(is_active=False)
+        obj.pk, obj.prefix, obj.hashed_key = created.pk, created.prefix, created.hashed_key
+        obj._state.adding = False
+        _api_key_messages.warning(
+            request, f"API key for '{obj.name}': {raw_key} — copy it now, it will not be shown again."
+        )

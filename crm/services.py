@@ -1,13 +1,14 @@
 """Write-side operations of the CRM core."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .models import Customer, Feedback, Interaction, Item
+from .models import ApiKey, Customer, Feedback, Interaction, Item
 from .signals import customer_erasing, feedback_recorded
 
 
@@ -124,3 +125,207 @@ def customer_erase(*, customer: Customer) -> None:
     """
     customer_erasing.send(sender=Customer, customer=customer)
     customer.delete()
+
+
+# --- API keys and bulk writes for the REST API ----------------------------------------------------
+
+API_KEY_BYTES = 32
+UNKNOWN_SCOPES = "Unknown scope(s): {scopes}. Choose from read, write, admin."
+NO_SCOPES = "An API key needs at least one scope."
+
+
+def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the raw key, which is shown once and never stored."""
+    import secrets
+
+    from .api.authentication import api_key_hash
+
+    scopes = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
+    unknown = [s for s in scopes if s not in ApiKey.Scope.values]
+    if unknown:
+        raise ValueError(UNKNOWN_SCOPES.format(scopes=", ".join(unknown)))
+    if not scopes:
+        raise ValueError(NO_SCOPES)
+    raw_key = secrets.token_urlsafe(API_KEY_BYTES)
+    api_key = ApiKey.objects.create(
+        name=name, prefix=raw_key[:8], hashed_key=api_key_hash(raw_key), scopes=scopes, created_by=created_by
+    )
+    return api_key, raw_key
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: int
+    updated: int
+
+
+def _chunks(values: list, size: int | None = None):
+    size = size or max(1, min(connection.features.max_query_params or 10_000, 10_000) - 10)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _key_map(model, key: str, values: list[str]) -> dict[str, int]:
+    """{natural key: id} for the rows that exist, a few ``IN`` queries at most."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(values):
+        found.update(model.objects.filter(**{f"{key}__in": chunk}).values_list(key, "id"))
+    return found
+
+
+def _upsert_many(model, key: str, rows: list[dict[str, Any]]) -> UpsertResult:
+    """Insert rows whose ``key`` is new, overwrite the given fields of the others (missing ones stay)."""
+    existing: dict[str, Any] = {}
+    for chunk in _chunks([r[key] for r in rows]):
+        existing.update(model.objects.in_bulk(chunk, field_name=key))
+    now = timezone.now()
+    to_create, to_update, fields = [], [], set()
+    for row in rows:
+        obj = existing.get(row[key])
+        if obj is None:
+            to_create.append(model(**row))
+            continue
+        for name, value in row.items():
+            if name != key:
+                setattr(obj, name, value)
+                fields.add(name)
+        obj.updated_at = now
+        to_update.append(obj)
+    with transaction.atomic():
+        model.objects.bulk_create(to_create, batch_size=500, ignore_conflicts=True)
+        if to_update:
+            model.objects.bulk_update(to_update, sorted(fields | {"updated_at"}), batch_size=500)
+    return UpsertResult(created=len(to_create), updated=len(to_update))
+
+
+def customer_upsert_many(*, rows: list[dict[str, Any]]) -> UpsertResult:
+    """Create or update customers by ``external_id``; each row's other keys are Customer fields."""
+    return _upsert_many(Customer, "external_id", rows)
+
+
+def item_upsert_many(*, rows: list[dict[str, Any]]) -> UpsertResult:
+    """Create or update items by ``sku``; each row's other keys are Item fields."""
+    return _upsert_many(Item, "sku", rows)
+
+
+class UnknownReferencesError(ValueError):
+    """Events name customers or items that do not exist (and the caller chose to reject them)."""
+
+    def __init__(self, *, customers: list[str], items: list[str]):
+        self.customers, self.items = customers, items
+        super().__init__(f"{len(customers)} unknown customer(s) and {len(items)} unknown item(s).")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    created: int
+    duplicates: int
+    customers_created: int
+    items_created: int
+
+
+def _resolve(model, key: str, values: list[str], *, create: bool, defaults) -> tuple[dict[str, int], list[str], int]:
+    found = _key_map(model, key, values)
+    missing = [v for v in values if v not in found]
+    created = 0
+    if missing and create:
+        model.objects.bulk_create(
+            [model(**{key: v}, **defaults(v)) for v in missing], batch_size=1000, ignore_conflicts=True
+        )
+        found.update(_key_map(model, key, missing))
+        created, missing = len(missing), [v for v in missing if v not in found]
+    return found, missing, created
+
+
+def interaction_ingest_many(
+    *, events: list[dict[str, Any]], create_unknown: bool = False, source: str = Interaction.Source.API
+) -> IngestResult:
+    """Store a batch of validated events, idempotently on ``event_id``.
+
+    Each event is a dict with ``event_id``, ``customer`` (external id), ``item`` (sku), ``kind``,
+    ``occurred_at`` and optional ``value``, ``quantity``, ``source``. Events whose ``event_id`` is
+    already stored (or repeats earlier in the batch) are counted as duplicates and change nothing.
+    Unknown customers/items raise ``UnknownReferencesError`` (nothing is written) unless
+    ``create_unknown``, which creates bare rows for them first.
+
+    A few queries whatever the batch size: existing event ids, two id look-ups, one multi-row insert
+    (``ON CONFLICT DO NOTHING``, so a concurrent replay cannot duplicate a row).
+    """
+    unique: dict[str, dict[str, Any]] = {}
+    for event in events:
+        unique.setdefault(event["event_id"], event)
+    stored = set()
+    for chunk in _chunks(list(unique)):
+        stored.update(Interaction.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
+    new = [e for eid, e in unique.items() if eid not in stored]
+    customer_ids = list(dict.fromkeys(e["customer"] for e in new))
+    item_skus = list(dict.fromkeys(e["item"] for e in new))
+    with transaction.atomic():
+        customers, unknown_customers, customers_created = _resolve(
+            Customer, "external_id", customer_ids, create=create_unknown, defaults=lambda v: {}
+        )
+        items, unknown_items, items_created = _resolve(
+            Item, "sku", item_skus, create=create_unknown, defaults=lambda v: {"title": v}
+        )
+        if unknown_customers or unknown_items:
+            raise UnknownReferencesError(customers=unknown_customers, items=unknown_items)
+        now = timezone.now()
+        Interaction.objects.bulk_create(
+            [
+                Interaction(
+                    customer_id=customers[e["customer"]],
+                    item_id=items[e["item"]],
+                    kind=e["kind"],
+                    value=e.get("value"),
+                    quantity=e.get("quantity") or 1,
+                    occurred_at=e["occurred_at"],
+                    source=e.get("source") or source,
+                    event_id=e["event_id"],
+                    created_at=now,
+                )
+                for e in new
+            ],
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
+    return IngestResult(
+        received=len(events),
+        created=len(new),
+        duplicates=len(events) - len(new),
+        customers_created=customers_created,
+        items_created=items_created,
+    )
+
+
+def customer_create(**fields: Any) -> Customer:
+    """Create one customer from validated fields (``external_id`` required)."""
+    return Customer.objects.create(**fields)
+
+
+def customer_update(*, customer: Customer, data: dict[str, Any]) -> Customer:
+    """Overwrite the given fields of a customer (the natural key ``external_id`` is left alone)."""
+    return _instance_update(customer, data, key="external_id")
+
+
+def item_create(**fields: Any) -> Item:
+    """Create one item from validated fields (``sku`` and ``title`` required)."""
+    return Item.objects.create(**fields)
+
+
+def item_update(*, item: Item, data: dict[str, Any]) -> Item:
+    return _instance_update(item, data, key="sku")
+
+
+def item_delete(*, item: Item) -> None:
+    """Delete an item and, by cascade, its events, feedback and stored recommendations."""
+    item.delete()
+
+
+def _instance_update(instance, data: dict[str, Any], *, key: str):
+    fields = [name for name in data if name != key]
+    for name in fields:
+        setattr(instance, name, data[name])
+    if fields:
+        instance.save(update_fields=[*fields, "updated_at"])
+    return instance

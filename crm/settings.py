@@ -181,6 +181,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "FeedbackStatusEnum": "crm.models.Feedback.Status",
+        "FeedbackKindEnum": "crm.models.Feedback.Kind",
+        "FeedbackSourceEnum": "crm.models.Feedback.Source",
+        "InteractionKindEnum": "crm.models.Interaction.Kind",
+        "InteractionSourceEnum": "crm.models.Interaction.Source",
+        "ModelVersionStatusEnum": "recommendations.models.ModelVersion.Status",
+        "TrainingRunStatusEnum": "recommendations.models.TrainingRun.Status",
+    },
 }
 
 # --- Recommendations app (read lazily through recommendations/conf.py) --------------------------

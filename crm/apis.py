@@ -1,0 +1,486 @@
+"""REST API of the CRM core (``/api/v1/``): customers, items, interactions, feedback.
+
+Thin views: validate with the nested ``InputSerializer``, call one service or selector, render with
+the nested ``OutputSerializer``. Auth, scopes, throttling, pagination and the error shape come
+from the ``REST_FRAMEWORK`` defaults (see ``crm.api``). ``docs/api.md`` is the guide.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from rest_framework import exceptions, filters, serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from . import services
+from .api.exceptions import error_body
+from .api.validation import JSONObjectField, events_validate
+from .filters import CustomerFilter, FeedbackFilter, InteractionFilter, ItemFilter
+from .models import Customer, Feedback, Interaction, Item
+
+CUSTOMER_NOT_FOUND = "No customer with external_id '{key}'."
+ITEM_NOT_FOUND = "No item with sku '{key}'."
+FEEDBACK_NOT_FOUND = "No feedback with id {key}."
+ALREADY_EXISTS = "A {model} with {field} '{key}' already exists."
+BATCH_TOO_LARGE = "At most {limit} {what} per request; got {count}."
+BATCH_NOT_A_LIST = "Send {{\"{what}\": [...]}} with a list of {what}."
+DUPLICATE_KEYS = "Each {field} may appear once per request; repeated: {keys}."
+UNKNOWN_REFERENCES = "Unknown customers or items; create them first or send ?unknown=create."
+NOT_INTERESTED_NEEDS_ITEM = "'not_interested' feedback must name an item."
+UNKNOWN_PARAM = "Expected 'create' or 'reject'."
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+def _batch_too_large(what: str, limit: int, count: int) -> Response:
+    body = error_body("batch_too_large", BATCH_TOO_LARGE.format(limit=limit, what=what, count=count))
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _raw_list(request, what: str, limit: int) -> list | Response:
+    data = request.data
+    rows = data.get(what) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise exceptions.ValidationError({what: [BATCH_NOT_A_LIST.format(what=what)]})
+    if len(rows) > limit:
+        return _batch_too_large(what, limit, len(rows))
+    return rows
+
+
+def _reject_repeats(rows: list[dict], field: str, what: str) -> None:
+    seen, repeated = set(), []
+    for row in rows:
+        if row[field] in seen:
+            repeated.append(row[field])
+        seen.add(row[field])
+    if repeated:
+        shown = ", ".join(sorted(set(repeated))[:20])
+        raise exceptions.ValidationError({what: [DUPLICATE_KEYS.format(field=field, keys=shown)]})
+
+
+class ListMixin:
+    """Filtering, ordering and cursor pagination for a GenericAPIView's ``get``."""
+
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def list_response(self, output_serializer):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(output_serializer(page, many=True).data)
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+class CustomerFields(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, max_length=2,
+                                     help_text="ISO 3166-1 alpha-2.")
+    attributes = JSONObjectField(required=False)
+    email_opt_in = serializers.BooleanField(required=False)
+    unsubscribed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_country(self, value: str) -> str:
+        return value.upper()
+
+
+class CustomerInputSerializer(CustomerFields):
+    external_id = serializers.CharField(max_length=191)
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["external_id", "email", "first_name", "last_name", "country", "attributes", "email_opt_in",
+                  "unsubscribed_at", "created_at", "updated_at"]
+
+
+def customer_get(external_id: str) -> Customer:
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise exceptions.NotFound(CUSTOMER_NOT_FOUND.format(key=external_id))
+    return customer
+
+
+class CustomerListCreateApi(ListMixin, GenericAPIView):
+    """GET lists customers (filter, order, cursor pages); POST creates one."""
+
+    queryset = Customer.objects.all()
+    filterset_class = CustomerFilter
+    ordering_fields = ["id", "created_at", "updated_at"]
+    InputSerializer = CustomerInputSerializer
+    OutputSerializer = CustomerOutputSerializer
+
+    @extend_schema(operation_id="customers_list", responses=CustomerOutputSerializer(many=True))
+    def get(self, request):
+        return self.list_response(self.OutputSerializer)
+
+    @extend_schema(operation_id="customers_create", request=CustomerInputSerializer,
+                   responses={201: CustomerOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = serializer.validated_data["external_id"]
+        if Customer.objects.filter(external_id=key).exists():
+            raise Conflict(ALREADY_EXISTS.format(model="customer", field="external_id", key=key))
+        try:
+            customer = services.customer_create(**serializer.validated_data)
+        except IntegrityError as exc:  # a concurrent create won
+            raise Conflict(ALREADY_EXISTS.format(model="customer", field="external_id", key=key)) from exc
+        return Response(self.OutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(GenericAPIView):
+    """GET one customer, PUT/PATCH its fields, DELETE erases it (personal data and history)."""
+
+    InputSerializer = CustomerFields
+    OutputSerializer = CustomerOutputSerializer
+
+    @extend_schema(operation_id="customers_retrieve", responses=CustomerOutputSerializer)
+    def get(self, request, external_id: str):
+        return Response(self.OutputSerializer(customer_get(external_id)).data)
+
+    @extend_schema(operation_id="customers_update", request=CustomerFields, responses=CustomerOutputSerializer)
+    def put(self, request, external_id: str):
+        return self._update(request, external_id, partial=False)
+
+    @extend_schema(operation_id="customers_partial_update", request=CustomerFields,
+                   responses=CustomerOutputSerializer)
+    def patch(self, request, external_id: str):
+        return self._update(request, external_id, partial=True)
+
+    def _update(self, request, external_id: str, *, partial: bool):
+        customer = customer_get(external_id)
+        serializer = self.InputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_update(customer=customer, data=serializer.validated_data)
+        return Response(self.OutputSerializer(customer).data)
+
+    @extend_schema(operation_id="customers_destroy", responses={204: None})
+    def delete(self, request, external_id: str):
+        services.customer_erase(customer=customer_get(external_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+UpsertResultSerializer = inline_serializer(
+    "UpsertResult", {"created": serializers.IntegerField(), "updated": serializers.IntegerField()}
+)
+
+
+class CustomerBulkUpsertApi(GenericAPIView):
+    """Create or update up to ``API_BULK_MAX_RECORDS`` customers by ``external_id`` in one request."""
+
+    throttle_scope = "bulk"
+
+    @extend_schema_serializer(component_name="CustomerBulkInput")
+    class InputSerializer(serializers.Serializer):
+        customers = CustomerInputSerializer(many=True)
+
+    @extend_schema(operation_id="customers_bulk_upsert", request=InputSerializer,
+                   responses={200: UpsertResultSerializer})
+    def post(self, request):
+        rows = _raw_list(request, "customers", settings.API_BULK_MAX_RECORDS)
+        if isinstance(rows, Response):
+            return rows
+        serializer = self.InputSerializer(data={"customers": rows})
+        serializer.is_valid(raise_exception=True)
+        clean = [dict(row) for row in serializer.validated_data["customers"]]
+        _reject_repeats(clean, "external_id", "customers")
+        result = services.customer_upsert_many(rows=clean)
+        return Response({"created": result.created, "updated": result.updated})
+
+
+# --- items --------------------------------------------------------------------------------------
+
+class ItemFields(serializers.Serializer):
+    title = serializers.CharField(max_length=500)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
+    category = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=100)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, max_length=3)
+    url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+    image_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+    active = serializers.BooleanField(required=False)
+    in_stock = serializers.BooleanField(required=False)
+    attributes = JSONObjectField(required=False)
+
+    def validate_currency(self, value: str) -> str:
+        return value.upper()
+
+
+class ItemInputSerializer(ItemFields):
+    sku = serializers.CharField(max_length=191)
+
+
+class ItemBulkRowSerializer(ItemInputSerializer):
+    title = serializers.CharField(max_length=500, required=False, help_text="Required for new items.")
+
+
+class ItemOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = ["sku", "title", "description", "category", "tags", "price", "currency", "url", "image_url",
+                  "active", "in_stock", "attributes", "created_at", "updated_at"]
+
+
+def item_get(sku: str) -> Item:
+    item = Item.objects.filter(sku=sku).first()
+    if item is None:
+        raise exceptions.NotFound(ITEM_NOT_FOUND.format(key=sku))
+    return item
+
+
+class ItemListCreateApi(ListMixin, GenericAPIView):
+    """GET lists items (filter, order, cursor pages); POST creates one."""
+
+    queryset = Item.objects.all()
+    filterset_class = ItemFilter
+    ordering_fields = ["id", "created_at", "updated_at", "price"]
+    InputSerializer = ItemInputSerializer
+    OutputSerializer = ItemOutputSerializer
+
+    @extend_schema(operation_id="items_list", responses=ItemOutputSerializer(many=True))
+    def get(self, request):
+        return self.list_response(self.OutputSerializer)
+
+    @extend_schema(operation_id="items_create", request=ItemInputSerializer, responses={201: ItemOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = serializer.validated_data["sku"]
+        if Item.objects.filter(sku=key).exists():
+            raise Conflict(ALREADY_EXISTS.format(model="item", field="sku", key=key))
+        try:
+            item = services.item_create(**serializer.validated_data)
+        except IntegrityError as exc:
+            raise Conflict(ALREADY_EXISTS.format(model="item", field="sku", key=key)) from exc
+        return Response(self.OutputSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class ItemDetailApi(GenericAPIView):
+    """GET one item, PUT/PATCH its fields, DELETE it."""
+
+    InputSerializer = ItemFields
+    OutputSerializer = ItemOutputSerializer
+
+    @extend_schema(operation_id="items_retrieve", responses=ItemOutputSerializer)
+    def get(self, request, sku: str):
+        return Response(self.OutputSerializer(item_get(sku)).data)
+
+    @extend_schema(operation_id="items_update", request=ItemFields, responses=ItemOutputSerializer)
+    def put(self, request, sku: str):
+        return self._update(request, sku, partial=False)
+
+    @extend_schema(operation_id="items_partial_update", request=ItemFields, responses=ItemOutputSerializer)
+    def patch(self, request, sku: str):
+        return self._update(request, sku, partial=True)
+
+    def _update(self, request, sku: str, *, partial: bool):
+        item = item_get(sku)
+        serializer = self.InputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return Response(self.OutputSerializer(services.item_update(item=item, data=serializer.validated_data)).data)
+
+    @extend_schema(operation_id="items_destroy", responses={204: None})
+    def delete(self, request, sku: str):
+        services.item_delete(item=item_get(sku))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemBulkUpsertApi(GenericAPIView):
+    """Create or update up to ``API_BULK_MAX_RECORDS`` items by ``sku``; new items need a title."""
+
+    throttle_scope = "bulk"
+
+    @extend_schema_serializer(component_name="ItemBulkInput")
+    class InputSerializer(serializers.Serializer):
+        items = ItemBulkRowSerializer(many=True)
+
+    @extend_schema(operation_id="items_bulk_upsert", request=InputSerializer, responses={200: UpsertResultSerializer})
+    def post(self, request):
+        rows = _raw_list(request, "items", settings.API_BULK_MAX_RECORDS)
+        if isinstance(rows, Response):
+            return rows
+        serializer = self.InputSerializer(data={"items": rows})
+        serializer.is_valid(raise_exception=True)
+        clean = [dict(row) for row in serializer.validated_data["items"]]
+        _reject_repeats(clean, "sku", "items")
+        existing = set(Item.objects.filter(sku__in=[r["sku"] for r in clean if "title" not in r])
+                       .values_list("sku", flat=True))
+        missing = {f"items[{i}].title": ["Required for a new item."]
+                   for i, r in enumerate(clean) if "title" not in r and r["sku"] not in existing}
+        if missing:
+            raise exceptions.ValidationError(missing)
+        result = services.item_upsert_many(rows=clean)
+        return Response({"created": result.created, "updated": result.updated})
+
+
+# --- interactions -------------------------------------------------------------------------------
+
+class InteractionEventSerializer(serializers.Serializer):
+    """One event (documentation only: the bulk endpoint validates with ``events_validate``)."""
+
+    event_id = serializers.CharField(max_length=191, help_text="Idempotency key, unique per event.")
+    customer = serializers.CharField(max_length=191, help_text="Customer external_id.")
+    item = serializers.CharField(max_length=191, help_text="Item SKU.")
+    kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
+    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; default: now; naive = UTC.")
+    value = serializers.FloatField(required=False, allow_null=True)
+    quantity = serializers.IntegerField(required=False, min_value=1)
+    source = serializers.ChoiceField(choices=Interaction.Source.choices, required=False, help_text="Default: api.")
+
+
+class InteractionOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.external_id")
+    item = serializers.CharField(source="item.sku")
+
+    class Meta:
+        model = Interaction
+        fields = ["event_id", "customer", "item", "kind", "value", "quantity", "occurred_at", "source",
+                  "created_at"]
+
+
+class InteractionListApi(ListMixin, GenericAPIView):
+    """GET lists stored events, newest id first by default (filter by customer, item, kind, time)."""
+
+    queryset = Interaction.objects.select_related("customer", "item").only(
+        "event_id", "kind", "value", "quantity", "occurred_at", "source", "created_at",
+        "customer__external_id", "item__sku",
+    )
+    filterset_class = InteractionFilter
+    ordering_fields = ["id", "occurred_at"]
+
+    @extend_schema(operation_id="interactions_list", responses=InteractionOutputSerializer(many=True))
+    def get(self, request):
+        return self.list_response(InteractionOutputSerializer)
+
+
+class InteractionBulkCreateApi(GenericAPIView):
+    """Store up to ``API_BULK_MAX_EVENTS`` events, idempotent on ``event_id``.
+
+    ``?unknown=reject`` (default) refuses the whole batch with a 400 listing unknown customer and
+    item ids; ``?unknown=create`` creates bare customers/items for them first.
+    """
+
+    throttle_scope = "bulk"
+
+    @extend_schema_serializer(component_name="InteractionBulkInput")
+    class InputSerializer(serializers.Serializer):
+        events = InteractionEventSerializer(many=True)
+
+    @extend_schema_serializer(component_name="InteractionBulkOutput")
+    class OutputSerializer(serializers.Serializer):
+        received = serializers.IntegerField()
+        created = serializers.IntegerField(help_text="New events stored.")
+        duplicates = serializers.IntegerField(help_text="Events whose event_id was already stored (or repeated).")
+        customers_created = serializers.IntegerField()
+        items_created = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="interactions_bulk_create",
+        parameters=[OpenApiParameter("unknown", OpenApiTypes.STR, enum=["reject", "create"],
+                                     description="What to do with unknown customers/items (default reject).")],
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+    )
+    def post(self, request):
+        unknown = request.query_params.get("unknown", "reject")
+        if unknown not in ("reject", "create"):
+            raise exceptions.ValidationError({"unknown": [UNKNOWN_PARAM]})
+        rows = _raw_list(request, "events", settings.API_BULK_MAX_EVENTS)
+        if isinstance(rows, Response):
+            return rows
+        events, errors = events_validate(rows, now=timezone.now())
+        if errors:
+            raise exceptions.ValidationError(errors)
+        try:
+            result = services.interaction_ingest_many(events=events, create_unknown=unknown == "create")
+        except services.UnknownReferencesError as exc:
+            fields = {}
+            if exc.customers:
+                fields["unknown_customers"] = exc.customers
+            if exc.items:
+                fields["unknown_items"] = exc.items
+            return Response(error_body("unknown_references", UNKNOWN_REFERENCES, fields), status=400)
+        return Response(self.OutputSerializer(result).data)
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+class FeedbackOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.external_id")
+    item = serializers.CharField(source="item.sku", allow_null=True, default=None)
+
+    class Meta:
+        model = Feedback
+        fields = ["id", "customer", "item", "kind", "comment", "status", "source", "campaign_recipient_id",
+                  "created_at"]
+
+
+class FeedbackListCreateApi(ListMixin, GenericAPIView):
+    """GET lists feedback (filter by customer, item, kind, status); POST records one.
+
+    ``not_interested`` (and ``dislike``) take the item out of the customer's stored
+    recommendations as soon as the request commits.
+    """
+
+    queryset = Feedback.objects.select_related("customer", "item")
+    filterset_class = FeedbackFilter
+
+    @extend_schema_serializer(component_name="FeedbackCreateInput")
+    class InputSerializer(serializers.Serializer):
+        customer = serializers.CharField(max_length=191, help_text="Customer external_id.")
+        item = serializers.CharField(max_length=191, required=False, allow_null=True, help_text="Item SKU.")
+        kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+        source = serializers.ChoiceField(choices=Feedback.Source.choices, required=False)
+        campaign_recipient_id = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                                         max_value=2**63 - 1)
+
+        def validate(self, attrs):
+            customer = Customer.objects.filter(external_id=attrs["customer"]).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer": [CUSTOMER_NOT_FOUND.format(key=attrs["customer"])]})
+            attrs["customer"] = customer
+            if attrs.get("item"):
+                item = Item.objects.filter(sku=attrs["item"]).first()
+                if item is None:
+                    raise serializers.ValidationError({"item": [ITEM_NOT_FOUND.format(key=attrs["item"])]})
+                attrs["item"] = item
+            else:
+                attrs["item"] = None
+            if attrs["kind"] == Feedback.Kind.NOT_INTERESTED and attrs["item"] is None:
+                raise serializers.ValidationError({"item": [NOT_INTERESTED_NEEDS_ITEM]})
+            return attrs
+
+    @extend_schema(operation_id="feedback_list", responses=FeedbackOutputSerializer(many=True))
+    def get(self, request):
+        return self.list_response(FeedbackOutputSerializer)
+
+    @extend_schema(operation_id="feedback_create", request=InputSerializer, responses={201: FeedbackOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feedback = services.feedback_create(**serializer.validated_data)
+        return Response(FeedbackOutputSerializer(feedback).data, status=status.HTTP_201_CREATED)
+
+
+class FeedbackDetailApi(GenericAPIView):
+    @extend_schema(operation_id="feedback_retrieve", responses=FeedbackOutputSerializer)
+    def get(self, request, pk: int):
+        feedback = Feedback.objects.select_related("customer", "item").filter(pk=pk).first()
+        if feedback is None:
+            raise exceptions.NotFound(FEEDBACK_NOT_FOUND.format(key=pk))
+        return Response(FeedbackOutputSerializer(feedback).data)
