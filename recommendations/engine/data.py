@@ -1,0 +1,342 @@
+"""Interactions -> integer-indexed arrays, cleaning, and evaluation splits.
+
+Why: every model and metric works on the same compact representation (parallel
+numpy arrays of user index, item index, timestamp and weight), so the host
+(Django) only has to produce an iterable of plain tuples once. Cleaning returns a
+report of what was dropped so an operator can see *why* a training set shrank.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+# Relative strength of each interaction kind as an implicit-feedback weight.
+# "rating" is special-cased: its weight comes from the value (see kind_weight).
+KIND_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.5,
+    "add_to_cart": 3.0,
+    "purchase": 5.0,
+    "rating": 3.0,  # used only when a rating has no value
+}
+DEFAULT_WEIGHT = 1.0
+RATING_SCALE = 5.0
+
+Event = tuple[str, str, str, float, float | None]
+
+
+def kind_weight(kind: str, value: float | None, weights: Mapping[str, float]) -> float:
+    """Weight of one event. Ratings are positive interactions weighted 1..5 by value."""
+    if kind == "rating" and value is not None:
+        v = min(max(float(value), 0.0), RATING_SCALE)
+        return v / RATING_SCALE * 4.0 + 1.0
+    return float(weights.get(kind, DEFAULT_WEIGHT))
+
+
+@dataclass
+class Dataset:
+    """Parallel arrays of interactions plus the external keys of each index."""
+
+    user_idx: np.ndarray  # int64 [n_events]
+    item_idx: np.ndarray  # int64 [n_events]
+    ts: np.ndarray  # float64 seconds [n_events]
+    weight: np.ndarray  # float32 [n_events]
+    user_keys: list[str]
+    item_keys: list[str]
+
+    def __post_init__(self) -> None:
+        self.user_idx = np.asarray(self.user_idx, dtype=np.int64)
+        self.item_idx = np.asarray(self.item_idx, dtype=np.int64)
+        self.ts = np.asarray(self.ts, dtype=np.float64)
+        self.weight = np.asarray(self.weight, dtype=np.float32)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_keys)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_keys)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.user_idx.shape[0])
+
+    def time_order(self) -> np.ndarray:
+        """Event order sorted by (user, ts); stable, so ties keep input order."""
+        return np.lexsort((self.ts, self.user_idx))
+
+    def sequences(self) -> list[np.ndarray]:
+        """Per-user item indices sorted by time (stable); empty array for users without events."""
+        order = self.time_order()
+        items = self.item_idx[order]
+        counts = np.bincount(self.user_idx, minlength=self.n_users)
+        return np.split(items, np.cumsum(counts)[:-1])
+
+    def csr(self, binary: bool = False) -> sp.csr_matrix:
+        """User x item matrix of summed weights (or 1.0 per seen pair if binary)."""
+        data = np.ones_like(self.weight) if binary else self.weight
+        m = sp.csr_matrix(
+            (data, (self.user_idx, self.item_idx)),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        return m
+
+    def item_counts(self) -> np.ndarray:
+        """Number of events per item (int64 [n_items])."""
+        return np.bincount(self.item_idx, minlength=self.n_items).astype(np.int64)
+
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.user_idx, minlength=self.n_users).astype(np.int64)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """The events selected by ``mask`` with the SAME index spaces."""
+        return Dataset(
+            self.user_idx[mask], self.item_idx[mask], self.ts[mask], self.weight[mask],
+            self.user_keys, self.item_keys,
+        )
+
+    def with_events(self, pairs: np.ndarray, ts: np.ndarray, weight: np.ndarray) -> Dataset:
+        """A copy with extra (user, item) events appended (same index spaces)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        return Dataset(
+            np.concatenate([self.user_idx, pairs[:, 0]]),
+            np.concatenate([self.item_idx, pairs[:, 1]]),
+            np.concatenate([self.ts, np.asarray(ts, dtype=np.float64)]),
+            np.concatenate([self.weight, np.asarray(weight, dtype=np.float32)]),
+            self.user_keys, self.item_keys,
+        )
+
+
+@dataclass
+class CleaningReport:
+    """How many input rows each cleaning rule dropped, and how many were kept."""
+
+    n_input: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    inactive_items: int = 0
+    bot_users: int = 0
+    bot_events: int = 0
+    min_user_events: int = 0
+    min_item_events: int = 0
+    filter_rounds: int = 0
+    kept: int = 0
+    n_users: int = 0
+    n_items: int = 0
+    n_items_with_events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def build_dataset(
+    events: Iterable[Event],
+    *,
+    kind_weights: Mapping[str, float] | None = None,
+    allowed_items: set[str] | None = None,
+    min_user_events: int = 1,
+    min_item_events: int = 1,
+    max_user_events: int | None = None,
+    item_keys: Sequence[str] | None = None,
+) -> tuple[Dataset, CleaningReport]:
+    """Clean raw events and index them.
+
+    ``events`` yields ``(user_key, item_key, kind, ts_seconds, value)``. Rules, in order:
+    rows with a missing user/item/ts are ``invalid``; exact duplicates (same user, item,
+    kind, ts) are dropped; items outside ``allowed_items`` (or outside ``item_keys`` when
+    given) are ``inactive_items``; users with more than ``max_user_events`` events are
+    treated as bots and dropped entirely; then users and items under the minimum counts
+    are removed repeatedly until nothing changes (removing a user can push an item under
+    its minimum and vice versa).
+
+    If ``item_keys`` is given the item index space is exactly that list, so catalogue
+    items nobody touched still get an index and can be scored from their text.
+    Users are indexed in sorted key order; items (without ``item_keys``) too.
+    """
+    weights = dict(KIND_WEIGHTS)
+    if kind_weights:
+        weights.update(kind_weights)
+    catalogue = None if item_keys is None else {str(k) for k in item_keys}
+    allowed = None if allowed_items is None else {str(k) for k in allowed_items}
+    report = CleaningReport()
+    seen: set[tuple[str, str, str, float]] = set()
+    users: list[str] = []
+    items: list[str] = []
+    tss: list[float] = []
+    ws: list[float] = []
+    for row in events:
+        report.n_input += 1
+        user, item, kind, ts, value = row
+        if user is None or item is None or ts is None:
+            report.invalid += 1
+            continue
+        user, item, kind, ts = str(user), str(item), str(kind), float(ts)
+        key = (user, item, kind, ts)
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        if (allowed is not None and item not in allowed) or (
+            catalogue is not None and item not in catalogue
+        ):
+            report.inactive_items += 1
+            continue
+        users.append(user)
+        items.append(item)
+        tss.append(ts)
+        ws.append(kind_weight(kind, value, weights))
+
+    u = np.array(users, dtype=object)
+    i = np.array(items, dtype=object)
+    keep = np.ones(len(users), dtype=bool)
+    if max_user_events is not None and len(users):
+        counts = Counter(users)
+        bots = {k for k, c in counts.items() if c > max_user_events}
+        report.bot_users = len(bots)
+        if bots:
+            is_bot = np.fromiter((x in bots for x in users), bool, len(users))
+            report.bot_events = int(is_bot.sum())
+            keep &= ~is_bot
+
+    # Iterate the minimum-count filters to a fixed point.
+    if len(users):
+        _, u_codes = np.unique(u, return_inverse=True)
+        _, i_codes = np.unique(i, return_inverse=True)
+        while True:
+            report.filter_rounds += 1
+            changed = False
+            uc = np.bincount(u_codes[keep], minlength=u_codes.max() + 1)
+            drop = keep & (uc[u_codes] < min_user_events)
+            if drop.any():
+                report.min_user_events += int(drop.sum())
+                keep &= ~drop
+                changed = True
+            ic = np.bincount(i_codes[keep], minlength=i_codes.max() + 1)
+            drop = keep & (ic[i_codes] < min_item_events)
+            if drop.any():
+                report.min_item_events += int(drop.sum())
+                keep &= ~drop
+                changed = True
+            if not changed:
+                break
+
+    u, i = u[keep], i[keep]
+    ts_arr = np.asarray(tss, dtype=np.float64)[keep]
+    w_arr = np.asarray(ws, dtype=np.float32)[keep]
+    user_keys = sorted(set(u.tolist()))
+    if item_keys is not None:
+        ikeys = [str(k) for k in item_keys]
+    else:
+        ikeys = sorted(set(i.tolist()))
+    u_index = {k: n for n, k in enumerate(user_keys)}
+    i_index = {k: n for n, k in enumerate(ikeys)}
+    ds = Dataset(
+        np.fromiter((u_index[x] for x in u), np.int64, len(u)),
+        np.fromiter((i_index[x] for x in i), np.int64, len(i)),
+        ts_arr, w_arr, user_keys, ikeys,
+    )
+    report.kept = ds.n_events
+    report.n_users = ds.n_users
+    report.n_items = ds.n_items
+    report.n_items_with_events = int((ds.item_counts() > 0).sum())
+    return ds, report
+
+
+@dataclass
+class Split:
+    """An evaluation split over one index space.
+
+    ``train`` is what a model is fit on for model selection; ``valid`` and ``test``
+    are ``[n, 2]`` int64 arrays of (user_idx, item_idx) targets. ``train_valid`` is
+    train plus the validation events: fit on it before scoring ``test``, so the test
+    prediction sees everything that happened before the test event.
+    """
+
+    train: Dataset
+    valid: np.ndarray
+    test: np.ndarray
+    train_valid: Dataset
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _pairs(ds: Dataset, idx: np.ndarray) -> np.ndarray:
+    return np.stack([ds.user_idx[idx], ds.item_idx[idx]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def _last_per_user(ds: Dataset, order: np.ndarray, min_events: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into ds arrays) of each user's last and second-to-last event,
+    for users with at least ``min_events`` events in ``order`` (sorted by user, ts)."""
+    users = ds.user_idx[order]
+    if len(users) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    is_last = np.r_[users[1:] != users[:-1], True]
+    last_pos = np.flatnonzero(is_last)
+    starts = np.r_[0, last_pos[:-1] + 1]
+    counts = last_pos - starts + 1
+    ok = counts >= min_events
+    return order[last_pos[ok]], order[last_pos[ok] - 1]
+
+
+def leave_last_out_split(ds: Dataset, min_events: int = 3) -> Split:
+    """Temporal leave-last-out: per user, last event = test, second-to-last = valid.
+
+    Users with fewer than ``min_events`` events keep everything in train and have no
+    targets. Ties in time are broken by input order (stable sort).
+    """
+    order = ds.time_order()
+    test_idx, valid_idx = _last_per_user(ds, order, min_events)
+    train_mask = np.ones(ds.n_events, dtype=bool)
+    train_mask[test_idx] = False
+    tv_mask = train_mask.copy()
+    train_mask[valid_idx] = False
+    return Split(
+        train=ds.subset(train_mask),
+        valid=_pairs(ds, valid_idx),
+        test=_pairs(ds, test_idx),
+        train_valid=ds.subset(tv_mask),
+        info={"protocol": "leave_last_out", "min_events": min_events},
+    )
+
+
+def time_window_split(ds: Dataset, start_ts: float, window_seconds: float) -> Split:
+    """Time-window protocol: train on events before ``start_ts`` (T); the test target of
+    each user is their FIRST event in ``[T, T + window)``.
+
+    Choice: one next-item target per user (rather than all window events) keeps HR/NDCG
+    comparable with leave-last-out. Only users with history before T get a test target
+    (cold users are served by ``score_histories``). Validation is the last pre-T event of
+    users with at least 3 pre-T events, and ``train`` excludes it; ``train_valid`` is every
+    pre-T event.
+    """
+    before = ds.ts < start_ts
+    in_window = (ds.ts >= start_ts) & (ds.ts < start_ts + window_seconds)
+    pre = ds.subset(before)
+    order = pre.time_order()
+    last_idx, _ = _last_per_user(pre, order, 3)
+    train_mask = np.ones(pre.n_events, dtype=bool)
+    train_mask[last_idx] = False
+    has_history = np.bincount(pre.user_idx, minlength=ds.n_users) > 0
+    win_idx = np.flatnonzero(in_window)
+    win_idx = win_idx[np.lexsort((ds.ts[win_idx], ds.user_idx[win_idx]))]
+    wu = ds.user_idx[win_idx]
+    first = np.r_[True, wu[1:] != wu[:-1]] if len(wu) else np.zeros(0, bool)
+    test_idx = win_idx[first]
+    test_idx = test_idx[has_history[ds.user_idx[test_idx]]]
+    return Split(
+        train=pre.subset(train_mask),
+        valid=_pairs(pre, last_idx),
+        test=_pairs(ds, test_idx),
+        train_valid=pre,
+        info={"protocol": "time_window", "start_ts": start_ts, "window_seconds": window_seconds},
+    )

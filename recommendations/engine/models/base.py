@@ -1,0 +1,221 @@
+"""The one contract every recommender implements.
+
+Why: Django services, the trainer, metrics and benchmarks only ever talk to
+:class:`Recommender`; an algorithm is one file with a config dataclass and the
+few methods below (after implicit's ``RecommenderBase``).
+
+- ``fit(train, item_embeddings=, valid=, progress=)`` learns parameters.
+- ``score(user_idx)`` returns raw float32 scores [n, n_items] (higher = better) for
+  users of the index space, from the *histories* the model holds (the training
+  data by default; :meth:`set_histories` swaps in fresher histories without
+  retraining, e.g. train+valid before scoring the test split).
+- ``score_histories(histories)`` scores customers unknown at fit time.
+- ``recommend`` is implemented once here: score, mask seen items, top-k.
+- ``save``/``load`` write ``config.json`` + ``arrays.npz`` (``allow_pickle=False``)
+  and, for torch models, a ``state_dict`` read with ``weights_only=True``. Never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data import Dataset
+from .calibration import apply_platt
+
+FORMAT_VERSION = 1
+Progress = Callable[[dict], None]
+
+
+class Recommender(ABC):
+    """Base class: subclasses set ``algorithm`` and ``config_cls`` and implement
+    ``_fit``, ``score`` and the array (de)serialisation hooks."""
+
+    algorithm: ClassVar[str] = ""
+    config_cls: ClassVar[type] = object
+
+    def __init__(self, config: Any = None, **params: Any) -> None:
+        if config is None:
+            known = {f.name for f in fields(self.config_cls)}
+            unknown = set(params) - known
+            if unknown:
+                raise ValueError(
+                    f"Unknown parameter(s) for {self.algorithm}: {sorted(unknown)}; "
+                    f"expected some of {sorted(known)}."
+                )
+            config = self.config_cls(**params)
+        self.config = config
+        self.n_items = 0
+        self.n_users = 0
+        self.item_keys: list[str] = []
+        self.user_keys: list[str] = []
+        self.calibration: tuple[float, float] = (1.0, 0.0)
+        self.fit_info: dict[str, Any] = {}
+        self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._item_pop = np.zeros(0, dtype=np.float32)
+
+    # ----------------------------------------------------------------- fitting
+    def fit(
+        self,
+        train: Dataset,
+        *,
+        item_embeddings: np.ndarray | None = None,
+        valid: np.ndarray | None = None,
+        progress: Progress | None = None,
+    ) -> "Recommender":
+        """Learn from ``train``. ``valid`` [(user, item)] is used by models that early-stop."""
+        if item_embeddings is not None and len(item_embeddings) != train.n_items:
+            raise ValueError(
+                f"item_embeddings has {len(item_embeddings)} rows but the dataset has "
+                f"{train.n_items} items."
+            )
+        self.n_items, self.n_users = train.n_items, train.n_users
+        self.item_keys, self.user_keys = list(train.item_keys), list(train.user_keys)
+        self._item_pop = train.item_counts().astype(np.float32)
+        self.set_histories(train)
+        self._fit(train, item_embeddings=item_embeddings, valid=valid, progress=progress)
+        return self
+
+    @abstractmethod
+    def _fit(
+        self,
+        train: Dataset,
+        *,
+        item_embeddings: np.ndarray | None,
+        valid: np.ndarray | None,
+        progress: Progress | None,
+    ) -> None: ...
+
+    def set_histories(self, ds: Dataset) -> None:
+        """Use ``ds`` (same index spaces) as the customers' histories for ``score``
+        and for masking seen items, without changing learned parameters."""
+        if ds.n_items != self.n_items or ds.n_users != self.n_users:
+            raise ValueError("set_histories needs a dataset with the model's index spaces.")
+        self._seen = ds.csr(binary=True)
+        self._set_histories(ds)
+
+    def _set_histories(self, ds: Dataset) -> None:
+        """Hook for models whose scores depend on histories."""
+
+    # ----------------------------------------------------------------- scoring
+    @abstractmethod
+    def score(self, user_idx: np.ndarray) -> np.ndarray:
+        """Raw scores float32 [len(user_idx), n_items]; higher = better."""
+
+    def score_histories(self, histories: list[list[int]]) -> np.ndarray:
+        """Scores for customers not in the training index (lists of item indices,
+        oldest first). Default: popularity; models that can use histories override."""
+        return np.tile(self._item_pop, (len(histories), 1)).astype(np.float32)
+
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated probability for raw scores, ``sigmoid(a*s + b)`` (default a=1, b=0)."""
+        a, b = self.calibration
+        return apply_platt(scores, a, b)
+
+    def seen_mask_rows(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        return self._seen[np.asarray(user_idx, dtype=np.int64)]
+
+    def recommend(
+        self, user_idx: np.ndarray, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items per user: (items int64 [n, k], raw scores float32 [n, k])."""
+        user_idx = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
+        scores = self.score(user_idx).astype(np.float32, copy=True)
+        if exclude_seen:
+            seen = self.seen_mask_rows(user_idx).tocoo()
+            scores[seen.row, seen.col] = -np.inf
+        return top_k(scores, k)
+
+    # ------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def _save_extra(self, path: Path) -> None:
+        pass
+
+    def _load_extra(self, path: Path) -> None:
+        pass
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model into directory ``path`` (created if needed)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {
+            "algorithm": self.algorithm,
+            "format_version": FORMAT_VERSION,
+            "params": asdict(self.config),
+            "n_items": self.n_items,
+            "n_users": self.n_users,
+            "item_keys": self.item_keys,
+            "calibration": list(self.calibration),
+            "fit_info": _jsonable(self.fit_info),
+        }
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        arrays = {
+            "user_keys": np.array(self.user_keys, dtype=str),
+            "item_pop": self._item_pop,
+            "seen_indptr": self._seen.indptr,
+            "seen_indices": self._seen.indices,
+        }
+        arrays.update({f"m_{k}": v for k, v in self._get_arrays().items()})
+        np.savez(path / "arrays.npz", **arrays)
+        self._save_extra(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        path = Path(path)
+        config = json.loads((path / "config.json").read_text())
+        if config["algorithm"] != cls.algorithm:
+            raise ValueError(f"{path} holds a {config['algorithm']!r} model, not {cls.algorithm!r}.")
+        model = cls(cls.config_cls(**config["params"]))
+        model.n_items, model.n_users = int(config["n_items"]), int(config["n_users"])
+        model.item_keys = list(config["item_keys"])
+        model.calibration = tuple(config["calibration"])  # type: ignore[assignment]
+        model.fit_info = config.get("fit_info", {})
+        with np.load(path / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        model.user_keys = [str(k) for k in arrays["user_keys"]]
+        model._item_pop = arrays["item_pop"]
+        indices = arrays["seen_indices"]
+        model._seen = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), indices, arrays["seen_indptr"]),
+            shape=(model.n_users, model.n_items),
+        )
+        model._set_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m_")})
+        model._load_extra(path)
+        return model
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k of a dense score matrix via argpartition, sorted descending."""
+    n, m = scores.shape
+    k = max(0, min(int(k), m))
+    if k == 0:
+        return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    items = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    return items, np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
