@@ -1,0 +1,73 @@
+"""The campaigns app's settings: one ``CAMPAIGNS`` dict, read lazily, with defaults.
+
+Call ``campaigns_settings()`` at use time (never at import time) so ``override_settings`` works.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Recipients per send batch (one Celery task each); one SMTP connection is reused per batch.
+    "SEND_BATCH_SIZE": 200,
+    # Per-process throttle: at most this many messages per second (0 = unlimited).
+    "SEND_RATE_PER_SECOND": 0,
+    # Customers per build chunk (one bulk read of recommendations + one bulk insert each).
+    "BUILD_CHUNK_SIZE": 2000,
+    # A purchase of a clicked item within this many days after the click is a conversion.
+    "ATTRIBUTION_DAYS": 7,
+    # Items sent to a customer in campaigns within this many days are demoted (rotation).
+    "ROTATION_DAYS": 30,
+    # Clicks this soon after delivery are treated as link scanners.
+    "SCANNER_MIN_SECONDS_AFTER_SEND": 10,
+    # Every link of a message (two or more) clicked within this many seconds: a scanner.
+    "SCANNER_ALL_LINKS_WINDOW_SECONDS": 5,
+    # Case-insensitive substrings of user agents of known link scanners / security gateways.
+    "SCANNER_USER_AGENTS": [
+        "barracuda",
+        "proofpoint",
+        "mimecast",
+        "safelinks",
+        "symantec",
+        "trendmicro",
+        "forcepoint",
+        "sophos",
+        "fortiguard",
+        "zscaler",
+        "python-requests",
+        "curl/",
+        "wget/",
+        "headlesschrome",
+        "bot",
+        "spider",
+        "crawler",
+    ],
+    # Optional mailto for List-Unsubscribe, e.g. "unsubscribe@example.com" ("" = https only).
+    "UNSUBSCRIBE_MAILTO": "",
+    # Domain used in Message-IDs; "" = the domain of DEFAULT_FROM_EMAIL.
+    "MESSAGE_ID_DOMAIN": "",
+}
+
+
+@dataclass(frozen=True)
+class CampaignsSettings:
+    SEND_BATCH_SIZE: int
+    SEND_RATE_PER_SECOND: float
+    BUILD_CHUNK_SIZE: int
+    ATTRIBUTION_DAYS: int
+    ROTATION_DAYS: int
+    SCANNER_MIN_SECONDS_AFTER_SEND: float
+    SCANNER_ALL_LINKS_WINDOW_SECONDS: float
+    SCANNER_USER_AGENTS: list
+    UNSUBSCRIBE_MAILTO: str
+    MESSAGE_ID_DOMAIN: str
+
+
+def campaigns_settings() -> CampaignsSettings:
+    user = getattr(settings, "CAMPAIGNS", {}) or {}
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"Unknown CAMPAIGNS settings: {', '.join(sorted(unknown))}")
+    merged = {**DEFAULTS, **user}
+    return CampaignsSettings(**{f.name: merged[f.name] for f in fields(CampaignsSettings)})

@@ -1,0 +1,176 @@
+"""Building a campaign run: one Recipient per audience customer, with the items chosen for them.
+
+Customers are read in primary-key chunks; per chunk, a few bulk queries decide consent, frequency
+caps, rotation and the recommendations, then one bulk insert (and one bulk update on a rebuild)
+writes the rows. Re-running a build never duplicates recipients: (campaign, run, customer) is
+unique, and rows that already started sending are left untouched.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.conf import campaigns_settings
+from campaigns.models import Campaign, Recipient
+from campaigns.selectors import (
+    allowed_items,
+    campaign_audience,
+    campaign_item_filters,
+    recent_send_counts,
+    recently_sent_item_ids,
+    recommendation_snapshots_for_customers,
+)
+from crm.models import Customer
+
+logger = logging.getLogger(__name__)
+
+CAMPAIGN_BUSY = "Campaign {id} is {status}: wait until it finishes (or pause it) before building."
+REBUILDABLE_STATES = (Recipient.State.PENDING, Recipient.State.SKIPPED, Recipient.State.HOLDOUT)
+UPDATE_FIELDS = ["email", "items", "is_holdout", "state", "skip_reason"]
+
+
+class CampaignStateError(ValueError):
+    """The campaign is not in a state that allows the operation; the message says why."""
+
+
+@dataclass
+class BuildResult:
+    campaign_id: int
+    run: int
+    customers: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+    by_state: dict[str, int] = field(default_factory=dict)
+
+
+def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
+    customer_id, email, opt_in, unsubscribed_at = row[0], row[1], row[2], row[3]
+    if unsubscribed_at is not None:
+        return Recipient.SkipReason.UNSUBSCRIBED
+    if campaign.consent_required and not opt_in:
+        return Recipient.SkipReason.NO_CONSENT
+    if campaign.channel == Campaign.Channel.EMAIL:
+        if not email:
+            return Recipient.SkipReason.NO_EMAIL
+        if campaign.frequency_cap_count and sends.get(customer_id, 0) >= campaign.frequency_cap_count:
+            return Recipient.SkipReason.FREQUENCY_CAP
+    return ""
+
+
+def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) -> list[Recipient]:
+    ids = [row[0] for row in rows]
+    sends = {}
+    if campaign.channel == Campaign.Channel.EMAIL and campaign.frequency_cap_count:
+        sends = recent_send_counts(customer_ids=ids, days=campaign.frequency_cap_days)
+    reasons = {row[0]: _skip_reason(campaign, row, sends) for row in rows}
+    eligible = [row for row in rows if not reasons[row[0]]]
+    # Only pk and country are read (the fallback selector also filters by pk): no full rows needed.
+    customers = [Customer(pk=row[0], country=row[4]) for row in eligible]
+    demote = recently_sent_item_ids(customer_ids=[c.pk for c in customers], exclude_campaign_run=(campaign.pk, run))
+    snapshots = recommendation_snapshots_for_customers(
+        customers=customers, limit=campaign.n_items, filters=campaign_item_filters(campaign=campaign),
+        demote_item_ids=demote, max_per_category=campaign.max_per_category, items=items,
+    ) if customers else {}
+    recipients = []
+    for row in rows:
+        customer_id, email = row[0], row[1]
+        reason = reasons[customer_id]
+        chosen = snapshots.get(customer_id, [])
+        if not reason and not chosen:
+            reason = Recipient.SkipReason.NO_ITEMS
+        holdout = not reason and campaign.is_holdout(customer_id)
+        if reason:
+            state = Recipient.State.SKIPPED
+        elif holdout:
+            state = Recipient.State.HOLDOUT
+        else:
+            state = Recipient.State.PENDING
+        recipients.append(Recipient(
+            campaign_id=campaign.pk, run=run, customer_id=customer_id, email=email or "", items=chosen,
+            is_holdout=holdout, state=state, skip_reason=reason,
+        ))
+    return recipients
+
+
+def _write_chunk(campaign: Campaign, run: int, recipients: list[Recipient], result: BuildResult) -> None:
+    existing = {
+        customer_id: (pk, state)
+        for pk, customer_id, state in Recipient.objects.filter(
+            campaign=campaign, run=run, customer_id__in=[r.customer_id for r in recipients]
+        ).values_list("pk", "customer_id", "state")
+    }
+    new, changed = [], []
+    for recipient in recipients:
+        if recipient.customer_id not in existing:
+            new.append(recipient)
+            continue
+        pk, state = existing[recipient.customer_id]
+        if state in REBUILDABLE_STATES:
+            recipient.pk = pk
+            changed.append(recipient)
+        else:
+            result.unchanged += 1  # already sending/sent/failed: the snapshot is history now
+    with transaction.atomic():
+        Recipient.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        if changed:
+            Recipient.objects.bulk_update(changed, UPDATE_FIELDS, batch_size=1000)
+    result.created += len(new)
+    result.updated += len(changed)
+
+
+def campaign_build(*, campaign: Campaign, run: int | None = None) -> BuildResult:
+    """Build (or rebuild) a run of ``campaign``; ``run`` defaults to the current run (1 at first)."""
+    run = run or max(campaign.current_run, 1)
+    claimed = Campaign.objects.filter(pk=campaign.pk).exclude(
+        status__in=[Campaign.Status.SENDING, Campaign.Status.BUILDING]
+    ).update(status=Campaign.Status.BUILDING, current_run=run)
+    if not claimed:
+        campaign.refresh_from_db()
+        raise CampaignStateError(CAMPAIGN_BUSY.format(id=campaign.pk, status=campaign.status))
+    started = time.monotonic()
+    result = BuildResult(campaign_id=campaign.pk, run=run)
+    try:
+        items = allowed_items(filters=campaign_item_filters(campaign=campaign))
+        audience = campaign_audience(campaign=campaign).order_by("pk")
+        chunk = campaigns_settings().BUILD_CHUNK_SIZE
+        last = 0
+        while True:
+            rows = list(
+                audience.filter(pk__gt=last).values_list(
+                    "pk", "email", "email_opt_in", "unsubscribed_at", "country"
+                )[:chunk]
+            )
+            if not rows:
+                break
+            last = rows[-1][0]
+            result.customers += len(rows)
+            _write_chunk(campaign, run, _chunk_recipients(campaign, run, rows, items), result)
+    except Exception:
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.FAILED)
+        raise
+    now = timezone.now()
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.READY, built_at=now)
+    campaign.refresh_from_db()
+    result.seconds = round(time.monotonic() - started, 3)
+    result.by_state = recipient_state_counts(campaign=campaign, run=run)
+    logger.info("campaign %s run %s built: %s", campaign.pk, run, result)
+    return result
+
+
+def recipient_state_counts(*, campaign: Campaign, run: int) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = (
+        Recipient.objects.filter(campaign=campaign, run=run)
+        .order_by()
+        .values("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    return dict(rows)
