@@ -4,12 +4,19 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.contrib.admin import helpers
+from django.db import models
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import slugify
 
 from .models import Customer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import segment_preview
+from .services import customer_erase, customer_export
 
 
 class RecentInteractionInline(admin.TabularInline):
@@ -52,11 +59,24 @@ class ConsentFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _per_customer(model, *, aggregate=None, field: str = "customer"):
+    """A correlated subquery: evaluated for the page's rows only, not a GROUP BY over every event."""
+    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by()
+    if aggregate is None:
+        counted = rows.values(field).annotate(n=Count("pk")).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+    return Subquery(rows.order_by(aggregate).values(aggregate.lstrip("-"))[:1])
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "full_name", "email", "country", "contactable", "event_count", "created_at")
+    list_display = (
+        "external_id", "full_name", "email", "country", "contactable", "event_count", "last_seen", "created_at",
+    )
+    list_display_links = ("external_id", "full_name")
     list_filter = (ConsentFilter, "country", "created_at")
     search_fields = ("external_id", "email", "first_name", "last_name")
+    actions = ("export_personal_data", "erase_personal_data")
     readonly_fields = ("created_at", "updated_at", "consent_updated_at")
     fieldsets = (
         (None, {"fields": ("external_id", "email", "first_name", "last_name", "country")}),
@@ -69,7 +89,14 @@ class CustomerAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_event_count=Count("interactions"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _event_count=_per_customer(Interaction),
+                _last_seen=_per_customer(Interaction, aggregate="-occurred_at"),
+            )
+        )
 
     @admin.display(description="name")
     def full_name(self, obj: Customer) -> str:
@@ -83,12 +110,49 @@ class CustomerAdmin(admin.ModelAdmin):
     def event_count(self, obj: Customer) -> int:
         return obj._event_count
 
+    @admin.display(description="last seen", ordering="_last_seen", empty_value="never")
+    def last_seen(self, obj: Customer):
+        return obj._last_seen
+
+    # --- privacy: data-subject access and erasure requests --------------------------------------------
+
+    @admin.action(description="Export personal data (JSON)", permissions=["view"])
+    def export_personal_data(self, request, queryset):
+        exports = [customer_export(customer=c) for c in queryset.order_by("external_id")]
+        single = len(exports) == 1
+        name = f"customer-{slugify(exports[0]['customer']['external_id'])}" if single else "customers"
+        body = json.dumps(exports[0] if single else {"customers": exports}, indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}-personal-data.json"'
+        return response
+
+    @admin.action(description="Erase personal data (asks for confirmation)", permissions=["delete"])
+    def erase_personal_data(self, request, queryset):
+        if request.POST.get("post") == "yes":
+            ids = [c.external_id for c in queryset]
+            for customer in queryset:
+                customer_erase(customer=customer)
+            self.message_user(request, f"Erased {len(ids)} customer(s): {', '.join(ids)}.", messages.SUCCESS)
+            return None
+        customers = queryset.annotate(
+            n_interactions=_per_customer(Interaction), n_feedback=_per_customer(Feedback)
+        ).order_by("external_id")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase personal data?",
+            "opts": self.model._meta,
+            "customers": customers,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/crm/customer/erase_confirmation.html", context)
+
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ("sku", "title", "category", "price", "active", "in_stock", "updated_at")
+    list_display = ("sku", "title", "category", "price_display", "active", "in_stock", "updated_at")
     list_display_links = ("sku", "title")
-    list_filter = ("active", "in_stock", "category")
+    list_filter = ("active", "in_stock", "category", "updated_at")
     list_editable = ("active", "in_stock")
     search_fields = ("sku", "title", "description", "category")
     readonly_fields = ("image_preview", "created_at", "updated_at")
@@ -101,6 +165,11 @@ class ItemAdmin(admin.ModelAdmin):
     )
     actions = ("activate", "deactivate", "mark_in_stock", "mark_out_of_stock")
     list_per_page = 50
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    @admin.display(description="price", ordering="price")
+    def price_display(self, obj: Item) -> str:
+        return "—" if obj.price is None else f"{obj.price:,.2f} {obj.currency}"
 
     @admin.display(description="image")
     def image_preview(self, obj: Item) -> str:
@@ -144,13 +213,18 @@ class InteractionAdmin(admin.ModelAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "kind", "status", "customer", "item", "source", "short_comment")
+    list_display = ("created_at", "kind", "status_badge", "customer", "item", "source", "short_comment")
     list_filter = ("status", "kind", "source", "created_at")
+    date_hierarchy = "created_at"
     search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "comment")
     raw_id_fields = ("customer", "item")
     list_select_related = ("customer", "item")
     actions = ("mark_reviewed", "mark_actioned", "dismiss", "deactivate_items")
     readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Feedback) -> str:
+        return format_html('<span class="tailored-badge {}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="comment")
     def short_comment(self, obj: Feedback) -> str:
@@ -221,8 +295,8 @@ class SegmentAdmin(admin.ModelAdmin):
             ((c.external_id, c.full_name or c.email or "no name", c.country or "no country") for c in result.sample),
         )
         return format_html(
-            "<strong>{} customers</strong> match these rules right now.<ul>{}</ul><details><summary>rules"
-            "</summary><pre>{}</pre></details>",
+            '<div class="tailored-segment-preview"><strong>{} customers</strong> match these rules right now. '
+            "Newest 10:<ul>{}</ul><details><summary>rules</summary><pre>{}</pre></details></div>",
             f"{result.count:,}",
             rows,
             json.dumps(obj.rules, indent=2),
