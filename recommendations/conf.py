@@ -3,6 +3,7 @@
 Like DRF's ``api_settings``: call ``recommendations_settings()`` at use time, never at import time,
 so ``override_settings(RECOMMENDATIONS=...)`` works in tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -18,8 +19,9 @@ DEFAULTS = {
     "TEXT_BATCH_SIZE": 64,
     # How many recommendations are stored per customer.
     "TOP_K": 50,
-    # Interaction kinds whose items are not recommended again to the same customer.
-    "EXCLUDE_SEEN_KINDS": ["purchase"],
+    # Interaction kinds whose items are not recommended again to the same customer (a rating means
+    # the customer already has it). Views and carts stay eligible: "still interested?" works.
+    "EXCLUDE_SEEN_KINDS": ["purchase", "rating"],
     # Interaction kind -> training weight.
     "KIND_WEIGHTS": {"view": 1.0, "click": 1.5, "add_to_cart": 3.0, "wishlist": 2.0, "purchase": 5.0, "rating": 2.0},
     "MIN_USER_EVENTS": 1,

@@ -5,9 +5,10 @@ the active version's stored list, re-ranked by business rules and filters, toppe
 cold-start path (popular in the customer's country, blended with text similarity to what they
 touched) when the stored list is missing or too short after filtering.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -59,9 +60,7 @@ def customer_excluded_item_ids(*, customer: Customer) -> set[int]:
     excluded = set(rejected.values_list("item_id", flat=True))
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
     if kinds:
-        excluded |= set(
-            Interaction.objects.filter(customer=customer, kind__in=kinds).values_list("item_id", flat=True)
-        )
+        excluded |= set(Interaction.objects.filter(customer=customer, kind__in=kinds).values_list("item_id", flat=True))
     return excluded
 
 
@@ -116,18 +115,14 @@ def recommendation_list_for_customer(
             .select_related("item")
             .order_by("rank")
         )
-        candidates = [
-            RecommendedItem(r.item, r.rank, r.score, r.probability, r.reason, "model") for r in stored
-        ]
+        candidates = [RecommendedItem(r.item, r.rank, r.score, r.probability, r.reason, "model") for r in stored]
     wanted = limit * (3 if max_per_category else 1) + len(demoted)
     if len(candidates) < wanted:
         seen = excluded | {c.item.id for c in candidates}
         candidates += cold_start_for_customer(
             customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen
         )
-    candidates = [c for c in candidates if c.item.id not in demoted] + [
-        c for c in candidates if c.item.id in demoted
-    ]
+    candidates = [c for c in candidates if c.item.id not in demoted] + [c for c in candidates if c.item.id in demoted]
     return _rerank(_diversify(candidates, limit=limit, max_per_category=max_per_category))
 
 
@@ -186,9 +181,11 @@ def cold_start_for_customer(
     for item_id, n in popular:
         scores[item_id] = 0.5 * n / top
         reasons[item_id] = where
-    history = list(
-        customer.interactions.order_by("-occurred_at").values_list("item_id", "item__title")[:20]
-    ) if customer.pk else []
+    history = (
+        list(customer.interactions.order_by("-occurred_at").values_list("item_id", "item__title")[:20])
+        if customer.pk
+        else []
+    )
     if history:
         hist_ids, hist_vecs = _embedding_matrix([h[0] for h in history])
         cand_ids, cand_vecs = _embedding_matrix(list(base.values_list("id", flat=True)[:5000]))
@@ -249,3 +246,23 @@ def similar_items(*, item: Item, limit: int = 10) -> list[RecommendedItem]:
         for rank, i in enumerate(best, start=1)
         if i in items
     ]
+
+
+def training_events() -> Iterator[tuple[str, str, str, float, float | None]]:
+    """Every interaction usable for training as ``(customer_id, item_id, kind, unix_ts, value)``.
+
+    Keys are the CRM's primary keys as strings; events flagged as automated (scanner clicks) are
+    left out.
+    """
+    rows = (
+        Interaction.objects.filter(excluded_from_training=False)
+        .order_by()
+        .values_list("customer_id", "item_id", "kind", "occurred_at", "value")
+    )
+    for customer_id, item_id, kind, occurred_at, value in rows.iterator(chunk_size=10_000):
+        yield str(customer_id), str(item_id), kind, occurred_at.timestamp(), value
+
+
+def catalogue_item_ids() -> list[int]:
+    """Every item id, in a stable order: the item index space of a training run."""
+    return list(Item.objects.order_by("id").values_list("id", flat=True))

@@ -1,4 +1,5 @@
 """Model versions: atomic activation, rollback, and per-customer edits of the served list."""
+
 from __future__ import annotations
 
 from django.db import transaction

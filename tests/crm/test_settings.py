@@ -27,7 +27,7 @@ def test_defaults_are_embedded():
     """Nothing set: SQLite, eager tasks, console e-mail."""
     s = _settings()
     assert s["eager"] is True
-    assert s["broker"] == "memory://"
+    assert s["broker"] == "memory://localhost/"
     assert s["db"] == "django.db.backends.sqlite3"
     assert s["email"] == "django.core.mail.backends.console.EmailBackend"
 

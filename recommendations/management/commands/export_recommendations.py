@@ -1,0 +1,41 @@
+import csv
+import sys
+from contextlib import nullcontext
+
+from django.core.management.base import BaseCommand, CommandError
+
+from recommendations.selectors import model_version_active
+from recommendations.services.export import NO_ACTIVE, recommendations_export_rows
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the active version's top-K per customer as CSV (customer_id,rank,item_id,score with the CRM's "
+        "external ids and SKUs). --exclude-seen (default) drops every item the customer already interacted "
+        "with; --include-seen keeps them (buy-again). Inactive and out-of-stock items are never exported."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("out", help="Output CSV path, or - for stdout.")
+        parser.add_argument("--k", type=int, default=10)
+        seen = parser.add_mutually_exclusive_group()
+        seen.add_argument("--exclude-seen", dest="exclude_seen", action="store_true", default=True)
+        seen.add_argument("--include-seen", dest="exclude_seen", action="store_false")
+
+    def handle(self, *args, out: str, k: int, exclude_seen: bool, **options):
+        if k < 1:
+            raise CommandError("--k must be at least 1.")
+        if model_version_active() is None:
+            raise CommandError(NO_ACTIVE)
+        try:
+            target = nullcontext(sys.stdout) if out == "-" else open(out, "w", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"Cannot write {out}: {exc}") from exc
+        n = 0
+        with target as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["customer_id", "rank", "item_id", "score"])
+            for row in recommendations_export_rows(k=k, exclude_seen=exclude_seen):
+                writer.writerow(row)
+                n += 1
+        self.stderr.write(f"Wrote {n} rows to {out}.")

@@ -1,0 +1,49 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from recommendations.models import TrainingRun
+from recommendations.services.locks import TrainingBusy
+from recommendations.services.training import TrainingError, algorithm_choices, training_run_enqueue
+
+
+class Command(BaseCommand):
+    help = (
+        "Embed changed items, train a recommender on the CRM's interactions, compare it with the active "
+        "version on the same leave-last-out split, and (if it wins, or with --activate) score every customer "
+        "and activate it. Without a broker it runs here; with CELERY_BROKER_URL it is queued on the gpu "
+        "queue. Run nightly from cron or Celery beat."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--algorithm", default="auto", choices=algorithm_choices())
+        parser.add_argument("--activate", action="store_true", help="Activate even if it does not beat the active one.")
+        parser.add_argument("--params", default="{}", help="Hyper-parameters as JSON, e.g. '{\"epochs\": 5}'.")
+
+    def handle(self, *args, algorithm: str, activate: bool, params: str, **options):
+        try:
+            overrides = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--params is not valid JSON: {exc}") from exc
+        if not isinstance(overrides, dict):
+            raise CommandError("--params must be a JSON object.")
+        try:
+            run = training_run_enqueue(algorithm=algorithm, activate=activate, params=overrides)
+        except (TrainingError, TrainingBusy, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        run.refresh_from_db()
+        if run.status == TrainingRun.Status.QUEUED:
+            self.stdout.write(f"Training run {run.pk} queued (task {run.task_id or 'pending'}).")
+            return
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"Training run {run.pk} failed: {run.error}")
+        version = run.model_version
+        test = version.metrics.get("test", {})
+        self.stdout.write(run.log)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Model v{version.pk} ({version.algorithm}) test ndcg@10={test.get('ndcg@10', 0):.4f} "
+                f"hr@10={test.get('hr@10', 0):.4f}; "
+                + ("active now." if version.is_active or run.promoted or run.force_activate else "not promoted.")
+            )
+        )

@@ -1,0 +1,50 @@
+"""A process-crash-safe lock so that two trainings never run at once.
+
+On PostgreSQL it is a session-level advisory lock (shared by every worker on every machine, and
+released by the server when a killed worker's connection drops). Elsewhere (SQLite: one machine)
+it is an ``flock`` on a file next to the artefacts, released by the kernel when the process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from ..conf import recommendations_settings
+
+LOCK_KEY = zlib.crc32(b"tailored.recommendations.training")
+BUSY = "Another training run is in progress; try again when it has finished."
+
+
+class TrainingBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def training_lock() -> Iterator[None]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                raise TrainingBusy(BUSY)
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        return
+    directory = recommendations_settings().artifacts_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "training.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise TrainingBusy(BUSY) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,312 @@
+"""Training runs: CRM -> dataset -> candidates -> evaluation against the active version -> promotion.
+
+A run never touches what is being served until its new version is scored in full; a failed or
+killed run leaves the active version serving. Two trainings never run at once (``training_lock``).
+
+Protocol: temporal leave-last-out. Candidates are fit on ``split.train`` with the second-to-last
+event of each customer as validation (early stopping and ``auto`` selection); the winner and the
+active version's configuration, refit on the same ``split.train``, are both measured on the last
+events (``split.test``, full ranking). The challenger is promoted when its test NDCG@10 is at least
+the active one's (a tie promotes: same quality on fresher data). The served model keeps the
+parameters learnt on ``split.train`` and scores from each customer's full history.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import recommendations_settings
+from ..engine.data import Dataset, Split, build_dataset, leave_last_out_split
+from ..engine.device import resolve_device
+from ..engine.metrics import evaluate
+from ..engine.models import ALGORITHMS, Recommender, calibrate, make_recommender
+from ..models import ModelVersion, TrainingRun
+from ..selectors import catalogue_item_ids, model_version_active, training_events
+from .embedding import item_embedding_matrix, item_embeddings_refresh
+from .locks import TrainingBusy, training_lock
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_METRIC = "ndcg@10"
+NO_DATA = "There are no interactions to train on yet: import or record some events first."
+UNKNOWN_ALGORITHM = "Unknown algorithm {name!r}; choose auto or one of: {choices}."
+
+__all__ = [
+    "TrainingBusy",
+    "TrainingError",
+    "training_run_enqueue",
+    "training_run_execute",
+    "dataset_from_crm",
+]
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class CrmDataset:
+    dataset: Dataset
+    split: Split
+    item_ids: list[int]
+    cleaning: dict[str, Any]
+    embeddings: np.ndarray | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def algorithm_choices() -> list[str]:
+    return ["auto", *ALGORITHMS]
+
+
+def algorithm_params(algorithm: str, overrides: dict | None = None) -> dict:
+    conf = recommendations_settings()
+    params = dict(conf.PARAMS.get(algorithm, {}))
+    params.update(overrides or {})
+    if algorithm == "sequential":
+        params.setdefault("device", conf.DEVICE)
+    return params
+
+
+def dataset_from_crm(*, with_embeddings: bool = True) -> CrmDataset:
+    """Build the engine's arrays from the CRM; the item space is the whole catalogue."""
+    conf = recommendations_settings()
+    item_ids = catalogue_item_ids()
+    dataset, report = build_dataset(
+        training_events(),
+        kind_weights=conf.KIND_WEIGHTS,
+        min_user_events=conf.MIN_USER_EVENTS,
+        min_item_events=conf.MIN_ITEM_EVENTS,
+        item_keys=[str(i) for i in item_ids],
+    )
+    if dataset.n_events == 0:
+        raise TrainingError(NO_DATA)
+    split = leave_last_out_split(dataset)
+    embeddings = item_embedding_matrix(item_ids=item_ids) if with_embeddings else None
+    stats = {
+        "customers": dataset.n_users,
+        "items": dataset.n_items,
+        "events": dataset.n_events,
+        "valid_targets": int(len(split.valid)),
+        "test_targets": int(len(split.test)),
+        "cleaning": report.as_dict(),
+    }
+    return CrmDataset(dataset, split, item_ids, report.as_dict(), embeddings, stats)
+
+
+def _fit(algorithm: str, params: dict, data: CrmDataset, progress: Callable[[dict], None] | None) -> Recommender:
+    model = make_recommender(algorithm, params)
+    embeddings = data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+    return model.fit(data.split.train, item_embeddings=embeddings, valid=data.split.valid, progress=progress)
+
+
+def _test_metrics(model: Recommender, data: CrmDataset) -> dict:
+    """Full-ranking metrics on the last events, scoring from histories that include validation."""
+    model.set_histories(data.split.train_valid)
+    return evaluate(model, data.split.train_valid, data.split.test, k=10)
+
+
+def _log(run: TrainingRun, message: str, *, stage: str | None = None, progress: float | None = None) -> None:
+    stamp = timezone.now().strftime("%H:%M:%S")
+    run.log += f"[{stamp}] {message}\n"
+    fields = ["log"]
+    if stage is not None:
+        run.stage, fields = stage, [*fields, "stage"]
+    if progress is not None:
+        run.progress, fields = max(0.0, min(1.0, progress)), [*fields, "progress"]
+    TrainingRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in fields})
+    logger.info("training run %s: %s", run.pk, message)
+
+
+def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, params: dict | None = None) -> TrainingRun:
+    """Record a queued run and hand it to a worker (``gpu`` queue) once the transaction commits."""
+    if algorithm not in algorithm_choices():
+        raise ValueError(UNKNOWN_ALGORITHM.format(name=algorithm, choices=", ".join(algorithm_choices())))
+    from ..tasks import training_run_execute_task
+
+    run = TrainingRun.objects.create(algorithm=algorithm, params=params or {}, force_activate=activate)
+
+    def _send() -> None:
+        result = training_run_execute_task.delay(run.pk)
+        TrainingRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
+
+    transaction.on_commit(_send)
+    run.refresh_from_db()
+    return run
+
+
+def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[str, Recommender, dict]:
+    """Fit each candidate on split.train; keep the best on validation NDCG@10."""
+    results: dict[str, dict] = {}
+    best: tuple[str, Recommender, dict] | None = None
+    for n, name in enumerate(candidates):
+        started = time.perf_counter()
+        base = 0.15 + 0.6 * n / len(candidates)
+
+        def progress(info: dict, _base=base, _name=name) -> None:
+            if "epoch" in info and "epochs" in info:
+                share = 0.6 / len(candidates) * info["epoch"] / max(1, info["epochs"])
+                _log(
+                    run,
+                    f"{_name}: "
+                    + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()),
+                    progress=_base + share,
+                )
+
+        _log(run, f"fitting {name}", stage=f"training {name}", progress=base)
+        model = _fit(
+            name, algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params), data, progress
+        )
+        fit_seconds = time.perf_counter() - started
+        valid = evaluate(model, data.split.train, data.split.valid, k=10)
+        results[name] = {"valid": valid, "fit_seconds": round(fit_seconds, 2)}
+        _log(
+            run,
+            f"{name}: validation ndcg@10={valid[PRIMARY_METRIC]:.4f} hr@10={valid['hr@10']:.4f} ({fit_seconds:.1f}s)",
+        )
+        if best is None or valid[PRIMARY_METRIC] > best[2]["valid"][PRIMARY_METRIC]:
+            best = (name, model, results[name])
+    assert best is not None
+    best[2]["candidates"] = {
+        k: {"ndcg@10": v["valid"][PRIMARY_METRIC], "fit_seconds": v["fit_seconds"]} for k, v in results.items()
+    }
+    return best
+
+
+def _active_test_metrics(run: TrainingRun, data: CrmDataset, challenger: str, params: dict) -> dict | None:
+    """The active version's configuration, refit on the same split and measured the same way."""
+    active = model_version_active()
+    if active is None:
+        return None
+    if active.algorithm == challenger and active.params == params:
+        return None  # same configuration: the challenger's own numbers are the comparison
+    _log(
+        run,
+        f"refitting the active version v{active.pk} ({active.algorithm}) on the same split",
+        stage="evaluating the active version",
+        progress=0.8,
+    )
+    try:
+        model = _fit(active.algorithm, dict(active.params), data, None)
+    except (ValueError, TypeError) as exc:  # an algorithm or parameter that no longer exists
+        _log(run, f"could not refit the active version: {exc}")
+        return None
+    return {"version": active.pk, "algorithm": active.algorithm, **_test_metrics(model, data)}
+
+
+def _artifact_dir(version: ModelVersion) -> Path:
+    return recommendations_settings().artifacts_dir / "models" / f"v{version.pk}"
+
+
+def _fail(run: TrainingRun, exc: BaseException) -> None:
+    """Record the failure; nothing served changes (the active version was never touched)."""
+    run.status, run.error, run.finished_at = TrainingRun.Status.FAILED, str(exc) or repr(exc), timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    _log(run, f"failed: {run.error}")
+
+
+def training_run_execute(*, run: TrainingRun) -> ModelVersion:
+    """Train, evaluate against the active version, save a version; score and activate if it wins."""
+    with training_lock():
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exclude(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, error="The worker running it stopped.", finished_at=timezone.now()
+        )
+        run.status, run.started_at = TrainingRun.Status.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        try:
+            version = _train(run)
+        except Exception as exc:
+            _fail(run, exc)
+            raise
+    if run.force_activate or run.promoted:
+        from .scoring import model_version_score
+
+        _log(run, "scoring customers", stage="scoring", progress=0.9)
+        try:
+            model_version_score(version=version, activate=True)
+        except Exception as exc:
+            ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.FAILED)
+            _fail(run, exc)
+            raise
+    run.status, run.finished_at, run.progress = TrainingRun.Status.SUCCEEDED, timezone.now(), 1.0
+    run.stage = "done"
+    run.save(update_fields=["status", "finished_at", "progress", "stage"])
+    _log(run, "done")
+    return version
+
+
+def _train(run: TrainingRun) -> ModelVersion:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    _log(run, "embedding item texts", stage="embedding items", progress=0.02)
+    counts = item_embeddings_refresh()
+    timings["embed_seconds"] = round(time.perf_counter() - clock, 2)
+    _log(run, f"embedded {counts['embedded']} of {counts['items']} items ({timings['embed_seconds']}s)")
+
+    clock = time.perf_counter()
+    data = dataset_from_crm()
+    timings["dataset_seconds"] = round(time.perf_counter() - clock, 2)
+    _log(
+        run,
+        f"dataset: {data.stats['customers']} customers, {data.stats['items']} items, {data.stats['events']} events",
+        stage="dataset",
+        progress=0.1,
+    )
+
+    candidates = recommendations_settings().AUTO_CANDIDATES if run.algorithm == "auto" else [run.algorithm]
+    clock = time.perf_counter()
+    name, model, selection = _select(run, data, list(candidates))
+    timings["train_seconds"] = round(time.perf_counter() - clock, 2)
+    params = {k: v for k, v in asdict(model.config).items() if isinstance(v, (int, float, str, bool, type(None), list))}
+
+    calibration = calibrate(model, data.split.valid)  # histories are still split.train here
+    _log(run, f"calibrated probabilities on validation: a={calibration[0]:.3f} b={calibration[1]:.3f}")
+    test = _test_metrics(model, data)
+    active = _active_test_metrics(run, data, name, params)
+    run.promoted = active is None or test[PRIMARY_METRIC] >= active[PRIMARY_METRIC]
+    run.save(update_fields=["promoted"])
+    verdict = "promote" if run.promoted else "keep the active version"
+    _log(
+        run,
+        f"winner {name}: test ndcg@10={test[PRIMARY_METRIC]:.4f}"
+        + (f" vs active {active[PRIMARY_METRIC]:.4f}" if active else " (no active version)")
+        + f": {verdict}",
+        stage="evaluated",
+        progress=0.85,
+    )
+
+    model.set_histories(data.dataset)  # serve from every customer's full history
+    version = ModelVersion.objects.create(
+        algorithm=name,
+        params=params,
+        data_stats=data.stats,
+        metrics={
+            "test": test,
+            "validation": selection["valid"],
+            "candidates": selection["candidates"],
+            "active_test": active,
+            "protocol": "leave-last-out, full ranking",
+        },
+        device=str(resolve_device(recommendations_settings().DEVICE)),
+        timings=timings,
+        status=ModelVersion.Status.TRAINING,
+    )
+    path = _artifact_dir(version)
+    model.save(path)
+    version.artifact_path = str(path)
+    version.status = ModelVersion.Status.TRAINED
+    version.save(update_fields=["artifact_path", "status"])
+    run.model_version = version
+    run.save(update_fields=["model_version"])
+    return version
+
+
+__all__ += ["algorithm_choices", "CrmDataset", "PRIMARY_METRIC"]
