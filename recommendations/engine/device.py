@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -56,7 +56,7 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def autocast_context(device: torch.device) -> ContextManager:
+def autocast_context(device: torch.device) -> AbstractContextManager:
     """Mixed-precision autocast on CUDA (bf16 when supported, else fp16); null on CPU."""
     dtype = autocast_dtype(device)
     if dtype is None:

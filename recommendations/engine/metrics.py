@@ -55,7 +55,7 @@ def target_ranks(scores: np.ndarray, target_items: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    model: "Recommender",
+    model: Recommender,
     split_train: Dataset,
     targets: np.ndarray,
     k: int = 10,

@@ -41,8 +41,9 @@ Every return value is a plain dict / dataclass / numpy array.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -211,6 +212,7 @@ def fit_recommender(
         final_params = _with_device(algorithm, params, device)
         if algorithm == "sequential":
             final_params["fixed_epochs"] = max(1, int(model.fit_info.get("best_epoch") or 1))
+            metrics["refit_epochs"] = final_params["fixed_epochs"]
         final = make_recommender(algorithm, final_params)
         final.fit(dataset, item_embeddings=item_embeddings,
                   progress=_tagged(progress, stage="refit", algorithm=algorithm))

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,7 +69,7 @@ class Recommender(ABC):
         item_embeddings: np.ndarray | None = None,
         valid: np.ndarray | None = None,
         progress: Progress | None = None,
-    ) -> "Recommender":
+    ) -> Recommender:
         """Learn from ``train``. ``valid`` [(user, item)] is used by models that early-stop."""
         if item_embeddings is not None and len(item_embeddings) != train.n_items:
             raise ValueError(
@@ -102,6 +103,7 @@ class Recommender(ABC):
 
     def _set_histories(self, ds: Dataset) -> None:
         """Hook for models whose scores depend on histories."""
+        return None
 
     # ----------------------------------------------------------------- scoring
     @abstractmethod
@@ -137,13 +139,16 @@ class Recommender(ABC):
         return {}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        pass
+        """Hook: restore what ``_get_arrays`` returned."""
+        return None
 
     def _save_extra(self, path: Path) -> None:
-        pass
+        """Hook: write files besides config.json and arrays.npz (e.g. a state_dict)."""
+        return None
 
     def _load_extra(self, path: Path) -> None:
-        pass
+        """Hook: read what ``_save_extra`` wrote."""
+        return None
 
     def save(self, path: str | Path) -> Path:
         """Write the model into directory ``path`` (created if needed)."""
@@ -172,7 +177,7 @@ class Recommender(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
+    def load(cls, path: str | Path) -> Recommender:
         path = Path(path)
         config = json.loads((path / "config.json").read_text())
         if config["algorithm"] != cls.algorithm:

@@ -64,7 +64,7 @@ def apply_platt(scores: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def calibrate(
-    model: "Recommender",
+    model: Recommender,
     targets: np.ndarray,
     n_negatives: int = 50,
     seed: int = 0,

@@ -344,7 +344,7 @@ class Sequential(Recommender):
         self._net = net.to(self.device).eval()
         self._table = None
 
-    def __deepcopy__(self, memo: dict) -> "Sequential":  # pragma: no cover - convenience
+    def __deepcopy__(self, memo: dict) -> Sequential:  # pragma: no cover - convenience
         clone = copy.copy(self)
         clone._net = copy.deepcopy(self._net, memo)
         clone._table = None
