@@ -101,10 +101,10 @@ def events_validate(events: Any, *, now: datetime) -> tuple[list[dict[str, Any]]
         customer = _text(event, "customer", errors, index)
         item = _text(event, "item", errors, index)
         kind = event.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             errors[f"events[{index}].kind"] = [f"Expected one of {sorted(KINDS)}."]
         source = event.get("source")
-        if source is not None and source not in SOURCES:
+        if source is not None and (not isinstance(source, str) or source not in SOURCES):
             errors[f"events[{index}].source"] = [f"Expected one of {sorted(SOURCES)}."]
         occurred_at = event.get("occurred_at")
         if occurred_at is None:
