@@ -1,0 +1,92 @@
+"""Training runs: promotion rules, forced activation, failure isolation, the lock."""
+
+import pytest
+
+from recommendations.models import ModelVersion, Recommendation, TrainingRun
+from recommendations.selectors import model_version_active
+from recommendations.services.locks import TrainingBusy, training_lock
+from recommendations.services.training import training_run_execute
+
+
+def _run(algorithm: str, activate: bool = False) -> TrainingRun:
+    run = TrainingRun.objects.create(algorithm=algorithm, force_activate=activate)
+    training_run_execute(run=run)
+    run.refresh_from_db()
+    return run
+
+
+def test_first_version_is_scored_and_activated(shop):
+    """With nothing serving, the first trained version wins by default and serves."""
+    # when
+    run = _run("itemknn")
+    # then
+    version = model_version_active()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.promoted
+    assert version == run.model_version and version.status == ModelVersion.Status.READY
+    assert version.metrics["test"]["ndcg@10"] > 0
+    assert {"hr@10", "mrr", "coverage@10", "cold_hr@10"} <= set(version.metrics["test"])
+    assert Recommendation.objects.filter(model_version=version).values("customer").distinct().count() == 24
+
+
+def test_worse_challenger_is_not_promoted(shop):
+    """A challenger that loses on the same split is saved but the active version keeps serving."""
+    # given
+    incumbent = _run("itemknn").model_version
+    # when
+    run = _run("popularity")
+    # then
+    assert not run.promoted
+    assert model_version_active() == incumbent
+    assert run.model_version.status == ModelVersion.Status.TRAINED
+    assert run.model_version.metrics["active_test"]["ndcg@10"] > run.model_version.metrics["test"]["ndcg@10"]
+
+
+def test_activate_forces_promotion(shop):
+    _run("itemknn")
+    run = _run("popularity", activate=True)
+    active = model_version_active()
+    assert active == run.model_version
+    assert active.previous is not None and active.previous.algorithm == "itemknn"
+
+
+def test_auto_picks_best_on_validation(shop, settings):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "itemknn"]}
+    run = _run("auto")
+    assert run.model_version.algorithm == "itemknn"
+    assert set(run.model_version.metrics["candidates"]) == {"popularity", "itemknn"}
+
+
+def test_failed_run_leaves_active_version_serving(shop, monkeypatch):
+    """An exception mid-training marks the run failed; nothing served changes."""
+    # given
+    incumbent = _run("popularity").model_version
+    served = list(Recommendation.objects.filter(model_version=incumbent).values_list("id", flat=True))
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("GPU fell off the bus")
+
+    monkeypatch.setattr("recommendations.services.training._fit", explode)
+    # when
+    run = TrainingRun.objects.create(algorithm="itemknn")
+    with pytest.raises(RuntimeError):
+        training_run_execute(run=run)
+    # then
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and "GPU fell off the bus" in run.error
+    assert model_version_active() == incumbent
+    assert list(Recommendation.objects.filter(model_version=incumbent).values_list("id", flat=True)) == served
+
+
+def test_two_trainings_never_run_at_once(shop):
+    with training_lock(), pytest.raises(TrainingBusy):
+        training_run_execute(run=TrainingRun.objects.create(algorithm="popularity"))
+
+
+def test_sequential_trains_end_to_end(shop):
+    """The flagship trains through the same service, with text embeddings, and serves."""
+    run = _run("sequential", activate=True)
+    version = model_version_active()
+    assert version.algorithm == "sequential"
+    assert version.device == "cpu"
+    assert run.model_version.metrics["test"]["n_targets"] == 24
+    assert Recommendation.objects.filter(model_version=version).exists()
