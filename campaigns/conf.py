@@ -13,6 +13,8 @@ DEFAULTS = {
     "SEND_BATCH_SIZE": 200,
     # Per-process throttle: at most this many messages per second (0 = unlimited).
     "SEND_RATE_PER_SECOND": 0,
+    # First retry delay of a batch sent inline (manage.py campaign send); doubles each retry.
+    "SEND_RETRY_BACKOFF_SECONDS": 1.0,
     # Customers per build chunk (one bulk read of recommendations + one bulk insert each).
     "BUILD_CHUNK_SIZE": 2000,
     # A purchase of a clicked item within this many days after the click is a conversion.
@@ -54,6 +56,7 @@ DEFAULTS = {
 class CampaignsSettings:
     SEND_BATCH_SIZE: int
     SEND_RATE_PER_SECOND: float
+    SEND_RETRY_BACKOFF_SECONDS: float
     BUILD_CHUNK_SIZE: int
     ATTRIBUTION_DAYS: int
     ROTATION_DAYS: int

@@ -43,3 +43,32 @@ def make_customers(version, items):
 @pytest.fixture
 def campaign(db):
     return Campaign.objects.create(name="Spring picks", n_items=3, holdout_share=0.0)
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server; Django's SMTP backend points at it for the test."""
+    from django.core.mail.utils import DNS_NAME
+
+    from tests.campaigns.smtp_sink import SmtpSink
+
+    DNS_NAME._fqdn = "localhost"  # skip a slow reverse DNS lookup in EHLO
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = sink.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_TIMEOUT = 10
+        settings.CAMPAIGNS = {"SEND_RETRY_BACKOFF_SECONDS": 0}
+        yield sink.handler
+
+
+@pytest.fixture
+def built_campaign(campaign, make_customers):
+    """A built e-mail campaign with three pending recipients."""
+    from campaigns.services.build import campaign_build
+
+    make_customers(3)
+    campaign_build(campaign=campaign)
+    return campaign

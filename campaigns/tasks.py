@@ -1,0 +1,46 @@
+"""Celery tasks of campaigns: thin interfaces that fetch by id and call a service."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from campaigns.services.send import SEND_MAX_RETRIES, TRANSIENT_SEND_ERRORS
+
+
+@shared_task(
+    name="campaigns.tasks.campaign_send_batch_task",
+    autoretry_for=TRANSIENT_SEND_ERRORS,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    retry_kwargs={"max_retries": SEND_MAX_RETRIES},
+)
+def campaign_send_batch_task(recipient_ids: list[int]) -> dict[str, int]:
+    """Send one batch; transient errors retry the batch, which only claims rows still pending."""
+    from campaigns.models import Recipient
+    from campaigns.services.send import campaign_send_finish, recipient_batch_send
+
+    result = recipient_batch_send(recipient_ids=recipient_ids)
+    campaign_id = Recipient.objects.filter(pk__in=recipient_ids[:1]).values_list("campaign_id", flat=True).first()
+    if campaign_id is not None:
+        campaign_send_finish(campaign_id=campaign_id)
+    return result.as_dict()
+
+
+@shared_task(name="campaigns.tasks.campaign_run_task")
+def campaign_run_task(campaign_id: int) -> dict:
+    """Build and send one run of a campaign (a due one-off, or a recurring campaign's crontab tick)."""
+    from campaigns.models import Campaign
+    from campaigns.services.schedule import campaign_run
+
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return {"campaign_id": campaign_id, "skipped": "deleted"}
+    return campaign_run(campaign=campaign)
+
+
+@shared_task(name="campaigns.tasks.campaign_dispatch_due_task")
+def campaign_dispatch_due_task() -> list[int]:
+    """Every minute (beat): start the one-off campaigns whose send time has come."""
+    from campaigns.services.schedule import campaign_dispatch_due
+
+    return campaign_dispatch_due()
