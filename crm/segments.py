@@ -123,7 +123,8 @@ def _attribute_q(condition: dict) -> Q:
     if op == "exists":
         return Q(**{"attributes__has_key": key}) if value is not False else ~Q(attributes__has_key=key)
     if op == "ne":
-        return ~Q(**{lookup: value})
+        # Customers without the key are "not equal" too (NOT (NULL = x) is NULL in SQL, not true).
+        return ~Q(**{lookup: value}) | ~Q(attributes__has_key=key)
     if op == "eq":
         return Q(**{lookup: value})
     return Q(**{f"{lookup}__{op}": value})
