@@ -24,6 +24,7 @@ install-test: $(PY)
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data --if-empty
+	$(PY) manage.py train --algorithm auto --if-no-active
 	$(PY) manage.py demo_admin
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -12,7 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--shards", type=int, default=None, help="Number of customer-id ranges (tasks).")
-        parser.add_argument("--model-version", dest="version", type=int, default=None, help="Model version id (default: active).")
+        parser.add_argument(
+            "--model-version", dest="version", type=int, default=None, help="Model version id (default: active)."
+        )
 
     def handle(self, *args, shards: int | None, version: int | None, **options):
         if shards is not None and shards < 1:

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.models import TrainingRun
+from recommendations.selectors import model_version_active
 from recommendations.services.locks import TrainingBusy
 from recommendations.services.training import TrainingError, algorithm_choices, training_run_enqueue
 
@@ -18,9 +19,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--algorithm", default="auto", choices=algorithm_choices())
         parser.add_argument("--activate", action="store_true", help="Activate even if it does not beat the active one.")
-        parser.add_argument("--params", default="{}", help="Hyper-parameters as JSON, e.g. '{\"epochs\": 5}'.")
+        parser.add_argument("--params", default="{}", help="Hyper-parameters as JSON, e.g. '{\"max_epochs\": 5}'.")
+        parser.add_argument(
+            "--if-no-active", action="store_true", help="Do nothing when a version is already serving (demo set-up)."
+        )
 
-    def handle(self, *args, algorithm: str, activate: bool, params: str, **options):
+    def handle(self, *args, algorithm: str, activate: bool, params: str, if_no_active: bool, **options):
+        if if_no_active and model_version_active() is not None:
+            self.stdout.write("A model version is already active; nothing to do.")
+            return
         try:
             overrides = json.loads(params)
         except json.JSONDecodeError as exc:
