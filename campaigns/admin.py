@@ -121,7 +121,8 @@ class RecipientAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="campaigns_recipient_preview"),
+            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
+                 name="campaigns_recipient_preview"),
         ] + super().get_urls()
 
     def preview_view(self, request, pk: int):
