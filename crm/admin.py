@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import models
@@ -10,13 +11,34 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 
 from .models import Customer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
-from .selectors import segment_preview
+from .selectors import segment_evaluate, segment_preview
 from .services import customer_erase, customer_export
+
+# Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
+admin.site.enable_nav_sidebar = False
+
+
+class PrettyJSONField(forms.JSONField):
+    """Objects are shown indented (readable rules and attributes); short lists stay on one line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, dict) and value:
+            return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+        return super().prepare_value(value)
+
+
+JSON_FIELD = {
+    models.JSONField: {
+        "form_class": PrettyJSONField,
+        "widget": forms.Textarea(attrs={"rows": 10, "cols": 60, "class": "tailored-json"}),
+    }
+}
 
 
 class RecentInteractionInline(admin.TabularInline):
@@ -28,6 +50,7 @@ class RecentInteractionInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = True
+    classes = ("tailored-compact",)
     verbose_name_plural = "recent interactions (latest 20)"
 
     def get_queryset(self, request):
@@ -40,6 +63,25 @@ class RecentInteractionInline(admin.TabularInline):
             )
             qs = qs.filter(id__in=latest)
         return qs
+
+
+class SegmentFilter(admin.SimpleListFilter):
+    """Narrow the customer list to a saved segment's current audience (linked from the segment page)."""
+
+    title = "segment"
+    parameter_name = "segment"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in Segment.objects.values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        segment = Segment.objects.filter(pk=self.value()).first() if (self.value() or "").isdigit() else None
+        if segment is None:
+            return queryset
+        try:
+            return queryset.filter(pk__in=segment_evaluate(segment=segment).values("pk"))
+        except SegmentRuleError:
+            return queryset.none()
 
 
 class ConsentFilter(admin.SimpleListFilter):
@@ -70,11 +112,9 @@ def _per_customer(model, *, aggregate=None, field: str = "customer"):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = (
-        "external_id", "full_name", "email", "country", "contactable", "event_count", "last_seen", "created_at",
-    )
+    list_display = ("external_id", "full_name", "email", "country", "contactable", "event_count", "last_seen")
     list_display_links = ("external_id", "full_name")
-    list_filter = (ConsentFilter, "country", "created_at")
+    list_filter = (ConsentFilter, SegmentFilter, "country", "created_at")
     search_fields = ("external_id", "email", "first_name", "last_name")
     actions = ("export_personal_data", "erase_personal_data")
     readonly_fields = ("created_at", "updated_at", "consent_updated_at")
@@ -87,6 +127,7 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = [RecentInteractionInline]
     list_per_page = 50
     show_full_result_count = False
+    formfield_overrides = JSON_FIELD
 
     def get_queryset(self, request):
         return (
@@ -165,7 +206,7 @@ class ItemAdmin(admin.ModelAdmin):
     )
     actions = ("activate", "deactivate", "mark_in_stock", "mark_out_of_stock")
     list_per_page = 50
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {**JSON_FIELD, models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="price", ordering="price")
     def price_display(self, obj: Item) -> str:
@@ -268,6 +309,7 @@ class SegmentAdmin(admin.ModelAdmin):
     search_fields = ("name", "description")
     readonly_fields = ("preview", "created_at", "updated_at")
     fields = ("name", "description", "rules", "preview", "created_at", "updated_at")
+    formfield_overrides = JSON_FIELD
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -294,12 +336,13 @@ class SegmentAdmin(admin.ModelAdmin):
             "<li>{} — {} ({})</li>",
             ((c.external_id, c.full_name or c.email or "no name", c.country or "no country") for c in result.sample),
         )
+        customers_url = reverse("admin:crm_customer_changelist") + f"?segment={obj.pk}"
         return format_html(
             '<div class="tailored-segment-preview"><strong>{} customers</strong> match these rules right now. '
-            "Newest 10:<ul>{}</ul><details><summary>rules</summary><pre>{}</pre></details></div>",
+            'Newest 10:<ul>{}</ul><a href="{}">Open them in the customer list &rarr;</a></div>',
             f"{result.count:,}",
             rows,
-            json.dumps(obj.rules, indent=2),
+            customers_url,
         )
 
 

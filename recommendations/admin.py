@@ -32,11 +32,14 @@ def metric_value(metrics: dict, name: str) -> float | None:
     return None
 
 
-def _format_value(value: Any) -> str:
+def _format_value(value: Any, *, fixed: bool = False) -> str:
+    """Metrics (``fixed``) get four decimals so columns line up; other numbers their natural precision."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
+        return f"{value:.4f}" if fixed else f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list):
@@ -56,6 +59,10 @@ def key_value_table(data: dict | None, *, suffix: str = "") -> str:
     return format_html('<table class="tailored-kv">{}</table>', rows)
 
 
+def _metric_cells(values) -> str:
+    return format_html_join("", "<td>{}</td>", ((_format_value(v, fixed=True),) for v in values))
+
+
 def metrics_table(metrics: dict | None) -> str:
     """Rows = metric names; columns = the splits stored (test, validation, the active version's test)."""
     if not metrics:
@@ -70,7 +77,7 @@ def metrics_table(metrics: dict | None) -> str:
         "",
         "<tr><th>{}</th>{}</tr>",
         (
-            (name, format_html_join("", "<td>{}</td>", ((_format_value(c.get(name, "—")),) for c in columns.values())))
+            (name, _metric_cells(column.get(name, "—") for column in columns.values()))
             for name in names
         ),
     )
@@ -90,7 +97,7 @@ def candidates_table(metrics: dict | None) -> str:
         "",
         "<tr><th>{}</th>{}</tr>",
         (
-            (algo, format_html_join("", "<td>{}</td>", ((_format_value(v.get(n, "—")),) for n in names)))
+            (algo, _metric_cells(v.get(n, "—") for n in names))
             for algo, v in candidates.items()
             if isinstance(v, dict)
         ),
@@ -335,13 +342,22 @@ class ActiveRecommendationInline(admin.TabularInline):
     """The customer's list from the serving version, shown on the CRM customer page."""
 
     model = Recommendation
-    fields = ("rank", "item", "score", "probability", "reason")
+    fields = ("rank", "item", "score_display", "probability_display", "reason")
     readonly_fields = fields
     ordering = ("rank",)
     extra = 0
     max_num = 0
     can_delete = False
+    classes = ("tailored-compact",)
     verbose_name_plural = "recommendations (serving version, top 10)"
+
+    @admin.display(description="score")
+    def score_display(self, obj: Recommendation) -> str:
+        return f"{obj.score:.3f}"
+
+    @admin.display(description="P(interaction)")
+    def probability_display(self, obj: Recommendation) -> str:
+        return "—" if obj.probability is None else f"{obj.probability:.1%}"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

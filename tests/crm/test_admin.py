@@ -81,15 +81,17 @@ def shop(db):
         log="embedding item texts\nfitting sequential", started_at=timezone.now() - timedelta(minutes=2),
         model_version=active,
     )
-    _extra_rows()
+    _extra_rows(customer=customers[0], item=shoes[0])
     return {
         "customers": customers, "shoes": shoes, "hats": hats, "segment": segment, "old": old, "active": active,
         "run": run,
     }
 
 
-def _extra_rows() -> None:
-    """Rows for models other apps own: their factories when tests/factories.py has them, else services."""
+def _extra_rows(*, customer: Customer, item: Item) -> None:
+    """Rows for models other apps own: their factories when tests/factories.py has them, else a best guess."""
+    from django.apps import apps
+
     from crm.models import ApiKey
 
     if not ApiKey.objects.exists():
@@ -104,6 +106,11 @@ def _extra_rows() -> None:
         if factory is not None and not model.objects.exists():
             with contextlib.suppress(Exception), transaction.atomic():  # best effort: the test skips that page
                 factory()
+    if apps.is_installed("campaigns"):
+        with contextlib.suppress(Exception), transaction.atomic():
+            campaign = apps.get_model("campaigns", "Campaign").objects.create(name="Spring picks")
+            recipient = apps.get_model("campaigns", "Recipient").objects.create(campaign=campaign, customer=customer)
+            apps.get_model("campaigns", "Click").objects.create(recipient=recipient, item=item)
 
 
 # --- every page renders ---------------------------------------------------------------------------
@@ -293,6 +300,19 @@ def test_segment_preview_shows_count_and_sample(staff_client, shop):
     assert "<strong>3 customers</strong> match these rules right now." in content
     assert shop["customers"][0].external_id in content
     assert "cust-french" not in content
+
+
+def test_customer_list_filters_by_segment(staff_client, shop):
+    """The segment page links to the customer list narrowed to the segment's audience."""
+    # given
+    CustomerFactory(country="FR", external_id="cust-french")
+    segment = shop["segment"]
+    # when
+    preview = staff_client.get(_url(segment.__class__, "change", segment.pk)).content.decode()
+    response = staff_client.get(_url(Customer, "changelist"), {"segment": segment.pk})
+    # then
+    assert f"?segment={segment.pk}" in preview
+    assert {c.pk for c in response.context["cl"].result_list} == {c.pk for c in shop["customers"]}
 
 
 def test_segment_with_invalid_rules_says_why(staff_client, shop):
