@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from .models import Customer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import segment_evaluate, segment_preview
-from .services import customer_erase, customer_export
+from .services import customer_erase, customer_export, feedback_create
 
 # Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
 admin.site.enable_nav_sidebar = False
@@ -262,6 +262,22 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_select_related = ("customer", "item")
     actions = ("mark_reviewed", "mark_actioned", "dismiss", "deactivate_items")
     readonly_fields = ("created_at", "updated_at")
+
+    def get_changeform_initial_data(self, request):
+        return {"source": Feedback.Source.ADMIN, **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        """New feedback goes through ``feedback_create``, so downstream apps hear about it (e.g. a
+        "not interested" entered here drops the item from the customer's stored recommendations)."""
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = feedback_create(
+            customer=obj.customer, kind=obj.kind, item=obj.item, comment=obj.comment, source=obj.source,
+            campaign_recipient_id=obj.campaign_recipient_id,
+        )
+        if obj.status != created.status:
+            Feedback.objects.filter(pk=created.pk).update(status=obj.status)
+        obj.pk, obj.created_at, obj._state.adding = created.pk, created.created_at, False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Feedback) -> str:

@@ -284,6 +284,25 @@ def test_feedback_triage_actions(staff_client, shop):
     assert not Item.objects.get(pk=complaint.item_id).active
 
 
+def test_feedback_added_in_the_admin_removes_the_item_from_stored_recommendations(
+    staff_client, shop, django_capture_on_commit_callbacks
+):
+    """A "not interested" entered by hand goes through feedback_create, so the item leaves the list."""
+    # given
+    customer, item = shop["customers"][0], shop["hats"][0]
+    assert Recommendation.objects.filter(customer=customer, item=item).exists()
+    form = {"customer": customer.pk, "item": item.pk, "kind": "not_interested", "status": "reviewed",
+            "source": "admin", "comment": "called the hotline"}
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(_url(Feedback, "add"), form)
+    # then
+    assert response.status_code == 302, response.content.decode()[:2000]
+    feedback = Feedback.objects.get(comment="called the hotline")
+    assert feedback.status == Feedback.Status.REVIEWED and feedback.source == Feedback.Source.ADMIN
+    assert not Recommendation.objects.filter(customer=customer, item=item).exists()
+
+
 def test_feedback_changelist_filters_new(staff_client, shop):
     response = staff_client.get(_url(Feedback, "changelist"), {"status__exact": "new"})
     assert len(response.context["cl"].result_list) == 2
