@@ -36,6 +36,14 @@ NEGATIVE_FEEDBACK = (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedba
 
 
 @dataclass(frozen=True)
+class CustomerRef:
+    """What the bulk selector needs of a customer; cheaper than a model instance for 100,000 rows."""
+
+    pk: int
+    country: str = ""
+
+
+@dataclass(frozen=True)
 class _ItemRow:
     id: int
     sku: str
@@ -134,7 +142,7 @@ def _diversify(candidates: list[tuple], *, limit: int, max_per_category: int | N
 
 def recommendation_snapshots_for_customers(
     *,
-    customers: Sequence[Customer],
+    customers: Sequence[Customer | CustomerRef],
     limit: int,
     filters: ItemFilters,
     demote_item_ids: dict[int, set[int]] | None = None,
@@ -173,6 +181,8 @@ def recommendation_snapshots_for_customers(
                 demoted=demoted, limit=limit, max_per_category=max_per_category, category=category,
             )
         if chosen is None:  # the stored rows cannot decide: ask the per-customer selector itself
+            if not isinstance(customer, Customer):  # the selector filters by pk and reads the country
+                customer = Customer(pk=customer.pk, country=customer.country)
             result[customer.pk] = snapshot_from_recommended(
                 recommendation_list_for_customer(
                     customer=customer, limit=limit, filters=filters, demote_item_ids=demoted,

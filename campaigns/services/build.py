@@ -7,16 +7,18 @@ unique, and rows that already started sending are left untouched.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import (
+    CustomerRef,
     allowed_items,
     campaign_audience,
     campaign_item_filters,
@@ -24,13 +26,11 @@ from campaigns.selectors import (
     recently_sent_item_ids,
     recommendation_snapshots_for_customers,
 )
-from crm.models import Customer
 
 logger = logging.getLogger(__name__)
 
 CAMPAIGN_BUSY = "Campaign {id} is {status}: wait until it finishes (or pause it) before building."
 REBUILDABLE_STATES = (Recipient.State.PENDING, Recipient.State.SKIPPED, Recipient.State.HOLDOUT)
-UPDATE_FIELDS = ["email", "items", "is_holdout", "state", "skip_reason"]
 
 
 class CampaignStateError(ValueError):
@@ -70,8 +70,7 @@ def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) ->
         sends = recent_send_counts(customer_ids=ids, days=campaign.frequency_cap_days)
     reasons = {row[0]: _skip_reason(campaign, row, sends) for row in rows}
     eligible = [row for row in rows if not reasons[row[0]]]
-    # Only pk and country are read (the fallback selector also filters by pk): no full rows needed.
-    customers = [Customer(pk=row[0], country=row[4]) for row in eligible]
+    customers = [CustomerRef(pk=row[0], country=row[4]) for row in eligible]
     demote = recently_sent_item_ids(customer_ids=[c.pk for c in customers], exclude_campaign_run=(campaign.pk, run))
     snapshots = recommendation_snapshots_for_customers(
         customers=customers, limit=campaign.n_items, filters=campaign_item_filters(campaign=campaign),
@@ -99,29 +98,51 @@ def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) ->
 
 
 def _write_chunk(campaign: Campaign, run: int, recipients: list[Recipient], result: BuildResult) -> None:
+    """Insert new rows; replace rows not yet sent (never sent: nothing refers to them yet)."""
     existing = {
         customer_id: (pk, state)
         for pk, customer_id, state in Recipient.objects.filter(
             campaign=campaign, run=run, customer_id__in=[r.customer_id for r in recipients]
         ).values_list("pk", "customer_id", "state")
     }
-    new, changed = [], []
+    fresh, replaced = [], []
     for recipient in recipients:
         if recipient.customer_id not in existing:
-            new.append(recipient)
-            continue
-        pk, state = existing[recipient.customer_id]
-        if state in REBUILDABLE_STATES:
-            recipient.pk = pk
-            changed.append(recipient)
+            fresh.append(recipient)
+        elif existing[recipient.customer_id][1] in REBUILDABLE_STATES:
+            replaced.append(existing[recipient.customer_id][0])
+            fresh.append(recipient)
         else:
             result.unchanged += 1  # already sending/sent/failed: the snapshot is history now
     with transaction.atomic():
-        Recipient.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-        if changed:
-            Recipient.objects.bulk_update(changed, UPDATE_FIELDS, batch_size=1000)
-    result.created += len(new)
-    result.updated += len(changed)
+        if replaced:
+            Recipient.objects.filter(pk__in=replaced).delete()
+        _insert(fresh)
+    result.created += len(fresh) - len(replaced)
+    result.updated += len(replaced)
+
+
+COPY_COLUMNS = (
+    "campaign_id", "run", "customer_id", "email", "items", "is_holdout", "state", "skip_reason", "message_id",
+    "attempts", "error", "click_flagged", "revenue", "created_at", "updated_at",
+)
+
+
+def _insert(recipients: list[Recipient]) -> None:
+    """PostgreSQL: COPY (several times faster than INSERT for JSON rows); elsewhere bulk_create."""
+    if not recipients:
+        return
+    if connection.vendor != "postgresql":
+        Recipient.objects.bulk_create(recipients, batch_size=1000, ignore_conflicts=True)
+        return
+    now = timezone.now()
+    sql = f"COPY {Recipient._meta.db_table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for r in recipients:
+            copy.write_row((
+                r.campaign_id, r.run, r.customer_id, r.email, json.dumps(r.items), r.is_holdout, r.state,
+                r.skip_reason, "", 0, "", False, 0, now, now,
+            ))
 
 
 def campaign_build(*, campaign: Campaign, run: int | None = None) -> BuildResult:
