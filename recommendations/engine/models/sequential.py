@@ -49,27 +49,28 @@ from .base import Progress, Recommender
 
 @dataclass
 class SequentialConfig:
-    max_len: int = 50
+    max_len: int = 100
     dim: int = 64
     n_layers: int = 2
     n_heads: int = 2
     dropout: float = 0.2
     id_dropout: float = 0.25
     use_text: bool = True
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.01
     batch_size: int = 128
-    min_steps_per_epoch: int = 20
+    min_steps_per_epoch: int = 80  # small data: smaller batches, enough updates per epoch
     max_epochs: int = 40
-    patience: int = 3
+    patience: int = 5
     min_epochs: int = 2
     bce_weight: float = 0.1
-    full_softmax_max_items: int = 50000
-    n_negatives: int = 4096  # shared negatives when the softmax is sampled
+    full_softmax_max_items: int = 4096  # above: sampled softmax (full is O(n_items) per position)
+    n_negatives: int = 1024  # shared uniform negatives when the softmax is sampled
     max_eval_users: int = 5000  # validation users scored per epoch (a fixed random subset)
     max_train_seconds: float | None = None
     fixed_epochs: int | None = None  # train exactly this many epochs (refits without valid)
     device: str = "auto"
+    torch_threads: int | None = None  # CPU threads while fitting; 1 avoids oversubscription
     seed: int = 0
 
 
@@ -178,6 +179,21 @@ class Sequential(Recommender):
         valid: np.ndarray | None,
         progress: Progress | None,
     ) -> None:
+        threads = torch.get_num_threads()
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        try:
+            self._fit_loop(train, item_embeddings, valid, progress)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit_loop(
+        self,
+        train: Dataset,
+        item_embeddings: np.ndarray | None,
+        valid: np.ndarray | None,
+        progress: Progress | None,
+    ) -> None:
         from ..metrics import evaluate  # local import: metrics imports the model contract
 
         cfg = self.config
@@ -196,7 +212,9 @@ class Sequential(Recommender):
 
         inputs, targets = _chunks(train.sequences(), cfg.max_len)
         sampled = train.n_items > cfg.full_softmax_max_items
-        softmax_mask = torch.from_numpy(~has_events).to(self.device)
+        softmax_mask = torch.zeros(train.n_items, device=self.device)
+        softmax_mask[torch.from_numpy(~has_events)] = float("-inf")
+        warm_items = torch.from_numpy(np.flatnonzero(has_events)).to(self.device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(self.device))
 
@@ -221,7 +239,7 @@ class Sequential(Recommender):
                 seq = torch.from_numpy(inputs[idx]).to(self.device)
                 tgt = torch.from_numpy(targets[idx]).to(self.device)
                 with autocast_context(self.device):
-                    loss = self._loss(net, seq, tgt, softmax_mask, sampled, has_events)
+                    loss = self._loss(net, seq, tgt, softmax_mask, sampled, warm_items)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
@@ -261,7 +279,7 @@ class Sequential(Recommender):
                          "n_chunks": int(len(inputs)), "sampled_softmax": bool(sampled)}
 
     def _loss(self, net: SequentialNet, seq: torch.Tensor, tgt: torch.Tensor,
-              softmax_mask: torch.Tensor, sampled: bool, has_events: np.ndarray) -> torch.Tensor:
+              softmax_mask: torch.Tensor, sampled: bool, warm_items: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         p, b = net.item_table()
         h = net.encode(seq, p)
@@ -270,14 +288,14 @@ class Sequential(Recommender):
         b_u = net.user_bias(h).squeeze(-1)
         pos_logit = (h * p[t]).sum(-1) + b[t]
         if not sampled:
-            logits = (h @ p.T + b).float()
-            logits = logits.masked_fill(softmax_mask[None], float("-inf"))
+            # -inf bias for items without training events: out of the softmax, for free
+            logits = (h @ p.T + (b + softmax_mask)).float()
             ce = F.cross_entropy(logits, t)
         else:
-            neg = torch.randint(0, net.n_items, (cfg.n_negatives,), device=h.device)
+            # shared uniform negatives over items with events; accidental hits masked
+            neg = warm_items[torch.randint(0, len(warm_items), (cfg.n_negatives,), device=h.device)]
             neg_logits = (h @ p[neg].T + b[neg]).float()
-            hit = (neg[None] == t[:, None]) | softmax_mask[neg][None]
-            neg_logits = neg_logits.masked_fill(hit, float("-inf"))
+            neg_logits = neg_logits.masked_fill(neg[None] == t[:, None], float("-inf"))
             logits = torch.cat([pos_logit.float()[:, None], neg_logits], dim=1)
             ce = F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=h.device))
         if cfg.bce_weight <= 0:
@@ -321,6 +339,13 @@ class Sequential(Recommender):
 
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
         return self._score_tokens(_pad_histories(histories, self.config.max_len))
+
+    def to(self, device: str | torch.device) -> Sequential:
+        """Move the network to ``device`` (resolved like everywhere else) for scoring."""
+        self.device = resolve_device(device)
+        self._net.to(self.device)
+        self._table = None
+        return self
 
     # ---------------------------------------------------------- persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
