@@ -8,6 +8,7 @@ it is an ``flock`` on a file next to the artefacts, released by the kernel when 
 from __future__ import annotations
 
 import fcntl
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +25,24 @@ class TrainingBusy(RuntimeError):
     pass
 
 
+# PostgreSQL advisory locks are re-entrant per session, so a second training in the same process
+# would get the lock again; this process-local lock closes that gap.
+_in_process = threading.Lock()
+
+
 @contextmanager
 def training_lock() -> Iterator[None]:
+    if not _in_process.acquire(blocking=False):
+        raise TrainingBusy(BUSY)
+    try:
+        with _database_or_file_lock():
+            yield
+    finally:
+        _in_process.release()
+
+
+@contextmanager
+def _database_or_file_lock() -> Iterator[None]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])

@@ -67,6 +67,7 @@ def test_production_profile_passes_check_deploy():
         "DJANGO_SETTINGS_MODULE": "crm.settings",
     }
     env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' live server; never in production
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env,

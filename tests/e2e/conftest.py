@@ -18,17 +18,28 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 860}
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it are
-# still synchronous, so Django's "async context" guard does not apply here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it
+    are still synchronous, so Django's "async context" guard does not apply. Only for these modules:
+    the variable must not leak into other tests' subprocesses (``check --deploy`` rejects it)."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def chromium_path() -> str:
     return os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
+@pytest.fixture(scope="module")
+def browser(allow_orm_beside_playwright) -> Iterator:
     path = chromium_path()
     if not (os.path.isfile(path) or shutil.which(path)):
         pytest.skip(f"Chromium not found at {path} (install Debian's chromium or set CHROMIUM_PATH)")
