@@ -67,3 +67,10 @@ def test_setup_periodic_tasks_creates_the_dispatcher_idempotently():
     call_command("setup_periodic_tasks")
     task = PeriodicTask.objects.get(task="campaigns.tasks.campaign_dispatch_due_task")
     assert task.crontab.minute == "*" and task.enabled
+
+
+def test_setup_periodic_tasks_schedules_the_nightly_refresh_once():
+    call_command("setup_periodic_tasks")
+    call_command("setup_periodic_tasks")
+    refresh = PeriodicTask.objects.get(task="recommendations.tasks.refresh_task")
+    assert (refresh.crontab.hour, refresh.crontab.minute) == ("2", "30")

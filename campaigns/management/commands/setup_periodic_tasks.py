@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 DISPATCHER = "campaigns: dispatch due one-off campaigns"
+REFRESH = "recommendations: nightly embed, train, evaluate, promote, score"
 
 
 class Command(BaseCommand):
@@ -26,3 +27,12 @@ class Command(BaseCommand):
                       "interval": None, "enabled": True},
         )
         self.stdout.write(f"{'created' if created else 'updated'}: {task.name}")
+        # https://crontab.guru/#30_2_*_*_* : at 02:30 every night, before the morning's campaigns build
+        nightly, _ = CrontabSchedule.objects.get_or_create(
+            minute="30", hour="2", day_of_month="*", month_of_year="*", day_of_week="*", timezone=settings.TIME_ZONE
+        )
+        task, created = PeriodicTask.objects.get_or_create(
+            name=REFRESH,
+            defaults={"task": "recommendations.tasks.refresh_task", "crontab": nightly, "enabled": True},
+        )
+        self.stdout.write(f"{'created' if created else 'kept (edit it in the admin)'}: {task.name}")
