@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from .models import Campaign, Click, Recipient
 from .services.build import CampaignStateError, campaign_build
@@ -51,10 +51,10 @@ class CampaignAdmin(admin.ModelAdmin):
             rows.append((label.replace("_", " "), "n/a (empty group)" if ci is None else
                          f"{ci['treated_rate']:.2%} vs {ci['control_rate']:.2%}: {ci['uplift']:+.2%} "
                          f"(95% CI {ci['ci_low']:+.2%} .. {ci['ci_high']:+.2%})"))
-        html = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        html = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         in_doubt_url = reverse("admin:campaigns_recipient_changelist") + f"?campaign__id__exact={obj.pk}&state=sending"
         return format_html('<table class="campaign-results">{}</table><p><a href="{}">recipients in doubt</a></p>',
-                           format_html(html), in_doubt_url)
+                           html, in_doubt_url)
 
     def _run(self, request, queryset, service, verb: str) -> None:
         for campaign in queryset:
