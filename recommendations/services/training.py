@@ -162,9 +162,16 @@ def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[
                 )
 
         _log(run, f"fitting {name}", stage=f"training {name}", progress=base)
-        model = _fit(
-            name, algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params), data, progress
-        )
+        params = algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params)
+        try:
+            model = _fit(name, params, data, progress)
+        except (MemoryError, RuntimeError) as exc:
+            if len(candidates) == 1:
+                raise
+            # One candidate running out of memory (say EASE on a huge catalogue) must not sink `auto`.
+            _log(run, f"{name} failed and is skipped: {exc}")
+            results[name] = {"valid": {PRIMARY_METRIC: None}, "fit_seconds": None, "error": str(exc)}
+            continue
         fit_seconds = time.perf_counter() - started
         valid = evaluate(model, data.split.train, data.split.valid, k=10)
         results[name] = {"valid": valid, "fit_seconds": round(fit_seconds, 2)}
@@ -174,9 +181,15 @@ def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[
         )
         if best is None or valid[PRIMARY_METRIC] > best[2]["valid"][PRIMARY_METRIC]:
             best = (name, model, results[name])
-    assert best is not None
+    if best is None:
+        raise TrainingError("Every candidate failed: " + "; ".join(r.get("error", "") for r in results.values()))
     best[2]["candidates"] = {
-        k: {"ndcg@10": v["valid"][PRIMARY_METRIC], "fit_seconds": v["fit_seconds"]} for k, v in results.items()
+        k: {
+            "ndcg@10": v["valid"][PRIMARY_METRIC],
+            "fit_seconds": v["fit_seconds"],
+            **({"error": v["error"]} if "error" in v else {}),
+        }
+        for k, v in results.items()
     }
     return best
 

@@ -90,3 +90,23 @@ def test_sequential_trains_end_to_end(shop):
     assert version.device == "cpu"
     assert run.model_version.metrics["test"]["n_targets"] == 24
     assert Recommendation.objects.filter(model_version=version).exists()
+
+
+def test_auto_survives_a_failing_candidate(shop, settings, monkeypatch):
+    """A candidate that runs out of memory is logged and skipped; the others still compete."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["ease", "itemknn"]}
+    from recommendations.services import training
+
+    real_fit = training._fit
+
+    def fit(algorithm, *args, **kwargs):
+        if algorithm == "ease":
+            raise MemoryError("12,000 x 12,000 does not fit")
+        return real_fit(algorithm, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit", fit)
+    run = _run("auto")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.model_version.algorithm == "itemknn"
+    assert "ease failed and is skipped" in run.log
+    assert run.model_version.metrics["candidates"]["ease"]["ndcg@10"] is None
