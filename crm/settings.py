@@ -5,6 +5,7 @@ profile: secrets have no default (a missing one fails at start-up), DEBUG is off
 headers that ``manage.py check --deploy`` asks for are on. Development defaults are loudly marked.
 """
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -121,7 +122,9 @@ EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
-EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")
+# filemail:///abs/path -> /abs/path (django-environ drops the leading slash).
+_email_path = urlsplit(EMAIL_URL).path if EMAIL_URL.startswith("filemail:") else ""
+EMAIL_FILE_PATH = _email_path or str(BASE_DIR / "var" / "mail")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tailored <hello@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
