@@ -12,7 +12,7 @@ def _settings(**env: str) -> dict:
     code = (
         "import json, crm.settings as s; print(json.dumps({'eager': s.CELERY_TASK_ALWAYS_EAGER, "
         "'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], "
-        "'email': s.EMAIL_BACKEND, 'email_port': s.EMAIL_PORT}))"
+        "'email': s.EMAIL_BACKEND, 'email_port': s.EMAIL_PORT, 'email_path': s.EMAIL_FILE_PATH}))"
     )
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL"}}
     out = subprocess.run(
@@ -76,3 +76,9 @@ def test_production_profile_passes_check_deploy():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_file_email_keeps_an_absolute_path():
+    s = _settings(EMAIL_URL="filemail:///var/tmp/outbox")
+    assert s["email"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert s["email_path"] == "/var/tmp/outbox"
