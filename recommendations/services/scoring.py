@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -205,7 +206,13 @@ def model_version_scored(*, version: ModelVersion, activate: bool) -> ModelVersi
     return version
 
 
-def model_version_score(*, version: ModelVersion, activate: bool, shards: int | None = None) -> ModelVersion | None:
+def model_version_score(
+    *,
+    version: ModelVersion,
+    activate: bool,
+    shards: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ModelVersion | None:
     """Score every customer with ``version`` in shards, then (optionally) activate it.
 
     Eager mode scores the shards in turn and returns the activated version; with a broker the
@@ -216,8 +223,10 @@ def model_version_score(*, version: ModelVersion, activate: bool, shards: int | 
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.SCORING)
     ranges = customer_shards(shards=shards)
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        for lo, hi in ranges:
+        for done, (lo, hi) in enumerate(ranges, start=1):
             model_version_score_shard(version=version, lo=lo, hi=hi)
+            if progress is not None:
+                progress(done, len(ranges))
         return model_version_scored(version=version, activate=activate)
     from celery import chord
 
@@ -226,7 +235,12 @@ def model_version_score(*, version: ModelVersion, activate: bool, shards: int | 
     return None
 
 
-def model_version_rescore(*, version: ModelVersion | None = None, shards: int | None = None) -> ModelVersion | None:
+def model_version_rescore(
+    *,
+    version: ModelVersion | None = None,
+    shards: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ModelVersion | None:
     """Score current histories with an existing model as a new version, then activate it.
 
     A new version row (same artefact) is scored in full before the pointer flips, so readers never
@@ -248,4 +262,4 @@ def model_version_rescore(*, version: ModelVersion | None = None, shards: int | 
         status=ModelVersion.Status.SCORING,
         notes=f"re-scored from v{source.pk}",
     )
-    return model_version_score(version=clone, activate=True, shards=shards)
+    return model_version_score(version=clone, activate=True, shards=shards, progress=progress)

@@ -37,6 +37,7 @@ from .locks import TrainingBusy, training_lock
 logger = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "ndcg@10"
+SEQUENTIAL_MAX_EPOCHS = 40  # progress is drawn against this when params do not say
 NO_DATA = "There are no interactions to train on yet: import or record some events first."
 UNKNOWN_ALGORITHM = "Unknown algorithm {name!r}; choose auto or one of: {choices}."
 
@@ -124,6 +125,13 @@ def _log(run: TrainingRun, message: str, *, stage: str | None = None, progress: 
         run.progress, fields = max(0.0, min(1.0, progress)), [*fields, "progress"]
     TrainingRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in fields})
     logger.info("training run %s: %s", run.pk, message)
+    for listener in progress_listeners:
+        listener(run, message)
+
+
+# Callables ``(run, message)`` told about every log line of a run in this process (the train
+# command draws its progress bar with one).
+progress_listeners: list[Callable[[TrainingRun, str], None]] = []
 
 
 def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, params: dict | None = None) -> TrainingRun:
@@ -151,18 +159,18 @@ def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[
         started = time.perf_counter()
         base = 0.15 + 0.6 * n / len(candidates)
 
-        def progress(info: dict, _base=base, _name=name) -> None:
-            if "epoch" in info and "epochs" in info:
-                share = 0.6 / len(candidates) * info["epoch"] / max(1, info["epochs"])
-                _log(
-                    run,
-                    f"{_name}: "
-                    + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()),
-                    progress=_base + share,
-                )
+        params = algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params)
+        max_epochs = int(params.get("fixed_epochs") or params.get("max_epochs") or SEQUENTIAL_MAX_EPOCHS)
+
+        def progress(info: dict, _base=base, _name=name, _max=max_epochs) -> None:
+            if "epoch" not in info:
+                return
+            share = 0.6 / len(candidates) * min(1.0, info["epoch"] / _max)
+            shown = {k: v for k, v in info.items() if v is not None}
+            text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+            _log(run, f"{_name}: {text}", progress=_base + share)
 
         _log(run, f"fitting {name}", stage=f"training {name}", progress=base)
-        params = algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params)
         try:
             model = _fit(name, params, data, progress)
         except (MemoryError, RuntimeError) as exc:

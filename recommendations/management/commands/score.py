@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from recommendations.models import ModelVersion
 from recommendations.services.scoring import model_version_rescore
@@ -24,10 +25,18 @@ class Command(BaseCommand):
             source = ModelVersion.objects.filter(pk=version).first()
             if source is None or not source.artifact_path:
                 raise CommandError(f"Model version {version} does not exist or has no artefact.")
+        bar = tqdm(total=0, unit="shard", desc="scoring", disable=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
         try:
-            scored = model_version_rescore(version=source, shards=shards)
+            scored = model_version_rescore(version=source, shards=shards, progress=progress)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
         if scored is None:
             self.stdout.write("Scoring queued; the new version activates when every shard is done.")
             return

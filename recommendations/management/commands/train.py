@@ -1,11 +1,17 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from recommendations.models import TrainingRun
 from recommendations.selectors import model_version_active
 from recommendations.services.locks import TrainingBusy
-from recommendations.services.training import TrainingError, algorithm_choices, training_run_enqueue
+from recommendations.services.training import (
+    TrainingError,
+    algorithm_choices,
+    progress_listeners,
+    training_run_enqueue,
+)
 
 
 class Command(BaseCommand):
@@ -34,10 +40,20 @@ class Command(BaseCommand):
             raise CommandError(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(overrides, dict):
             raise CommandError("--params must be a JSON object.")
+        bar = tqdm(total=100, unit="%", desc="training", disable=None, bar_format="{desc}: {percentage:3.0f}%|{bar}|")
+
+        def listener(run: TrainingRun, message: str) -> None:
+            bar.set_description_str(run.stage or "training")
+            bar.update(max(0, round(run.progress * 100) - bar.n))
+
+        progress_listeners.append(listener)
         try:
             run = training_run_enqueue(algorithm=algorithm, activate=activate, params=overrides)
         except (TrainingError, TrainingBusy, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            progress_listeners.remove(listener)
+            bar.close()
         run.refresh_from_db()
         if run.status == TrainingRun.Status.QUEUED:
             self.stdout.write(f"Training run {run.pk} queued (task {run.task_id or 'pending'}).")

@@ -1,0 +1,101 @@
+"""The command-line contract: train, score, export_recommendations, evaluate; bad input is a CommandError.
+
+These run on ``transactional_db``: commands run in autocommit like from a shell, so the training
+task queued ``on_commit`` runs (eagerly) inside the command, as it does for a user.
+"""
+
+import csv
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from crm.models import Interaction
+from recommendations.models import ModelVersion
+from recommendations.selectors import model_version_active
+
+
+def _csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_train_score_export_end_to_end(transactional_db, shop, tmp_path, capsys):
+    # when
+    call_command("train", "--algorithm", "itemknn", "--activate")
+    trained = model_version_active()
+    call_command("score", "--shards", "2")
+    out = tmp_path / "recs.csv"
+    call_command("export_recommendations", "--k", "3", str(out))
+    # then
+    assert "active now" in capsys.readouterr().out
+    rescored = model_version_active()
+    assert rescored != trained and rescored.artifact_path == trained.artifact_path
+    assert ModelVersion.objects.filter(is_active=True).count() == 1
+    rows = _csv(out)
+    assert list(rows[0]) == ["customer_id", "rank", "item_id", "score"]
+    by_customer = {}
+    for row in rows:
+        by_customer.setdefault(row["customer_id"], []).append(row)
+    assert len(by_customer) == 24 and all(len(v) == 3 for v in by_customer.values())
+    c00 = [r["item_id"] for r in by_customer["c00"]]
+    bought = {i.item.sku for i in Interaction.objects.filter(customer__external_id="c00").select_related("item")}
+    assert not bought & set(c00), "--exclude-seen is the default"
+    assert [r["rank"] for r in by_customer["c00"]] == ["1", "2", "3"]
+    scores = [float(r["score"]) for r in by_customer["c00"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_export_include_seen_can_recommend_again(transactional_db, shop, tmp_path):
+    call_command("train", "--algorithm", "popularity", "--activate")
+    out = tmp_path / "all.csv"
+    call_command("export_recommendations", "--k", "24", "--include-seen", str(out))
+    c00 = {r["item_id"] for r in _csv(out) if r["customer_id"] == "c00"}
+    assert "coffee-0" in c00
+
+
+def test_evaluate_writes_json(shop, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    call_command(
+        "evaluate",
+        "--protocol",
+        "leave-last-out",
+        "--k",
+        "5",
+        "--algorithm",
+        "popularity",
+        "--algorithm",
+        "itemknn",
+        "--json",
+        str(out),
+    )
+    result = json.loads(out.read_text())
+    assert set(result["algorithms"]) == {"popularity", "itemknn"}
+    assert result["algorithms"]["itemknn"]["ndcg@5"] > result["algorithms"]["popularity"]["ndcg@5"]
+    assert "itemknn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("train", ["--params", "{not json"], "--params is not valid JSON"),
+        ("train", ["--params", "[1]"], "--params must be a JSON object"),
+        ("train", ["--algorithm", "magic"], "invalid choice"),
+        ("score", ["--shards", "0"], "--shards must be at least 1"),
+        ("score", ["--model-version", "999"], "does not exist"),
+        ("export_recommendations", ["--k", "0", "x.csv"], "--k must be at least 1"),
+        ("evaluate", ["--k", "0"], "--k must be at least 1"),
+    ],
+)
+def test_bad_input_is_a_clear_command_error(db, command, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command(command, *args)
+
+
+def test_commands_say_what_to_do_before_any_model_exists(transactional_db, tmp_path):
+    with pytest.raises(CommandError, match="no active model version"):
+        call_command("export_recommendations", str(tmp_path / "x.csv"))
+    with pytest.raises(CommandError, match="no active model version"):
+        call_command("score")
+    with pytest.raises(CommandError, match="no interactions to train on"):
+        call_command("train")
