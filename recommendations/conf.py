@@ -28,8 +28,11 @@ DEFAULTS = {
     "MIN_ITEM_EVENTS": 1,
     # Candidates that `train --algorithm auto` compares on validation NDCG@10.
     "AUTO_CANDIDATES": ["popularity", "itemknn", "ease", "sequential"],
-    # Per-algorithm hyper-parameter overrides, e.g. {"sequential": {"epochs": 20}}.
+    # Per-algorithm hyper-parameter overrides, e.g. {"sequential": {"max_epochs": 20}}.
     "PARAMS": {},
+    # Wall-clock budget of one sequential fit (early stopping keeps the best epoch seen so far), so a
+    # nightly run on a CPU-only node ends in bounded time; None: no limit.
+    "SEQUENTIAL_TIME_BUDGET_SECONDS": 600,
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
@@ -49,6 +52,7 @@ class RecommendationsSettings:
     MIN_ITEM_EVENTS: int
     AUTO_CANDIDATES: list
     PARAMS: dict
+    SEQUENTIAL_TIME_BUDGET_SECONDS: int | None
     SCORE_SHARD_SIZE: int
     ARTIFACTS_DIR: str
 

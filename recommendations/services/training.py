@@ -74,6 +74,7 @@ def algorithm_params(algorithm: str, overrides: dict | None = None) -> dict:
     params.update(overrides or {})
     if algorithm == "sequential":
         params.setdefault("device", conf.DEVICE)
+        params.setdefault("max_train_seconds", conf.SEQUENTIAL_TIME_BUDGET_SECONDS)
     return params
 
 
