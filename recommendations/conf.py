@@ -32,7 +32,7 @@ DEFAULTS = {
     "PARAMS": {},
     # Wall-clock budget of one sequential fit (early stopping keeps the best epoch seen so far), so a
     # nightly run on a CPU-only node ends in bounded time; None: no limit.
-    "SEQUENTIAL_TIME_BUDGET_SECONDS": 600,
+    "SEQUENTIAL_TIME_BUDGET_SECONDS": 480,
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
