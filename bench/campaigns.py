@@ -1,10 +1,9 @@
 """Campaign benchmark: build 100,000 recipients x 5 items, then send 5,000 e-mails into a local SMTP sink.
 
-Needs a private PostgreSQL database (it is wiped)::
+Uses a private PostgreSQL database (created when missing, wiped at the start)::
 
-    createdb -h 127.0.0.1 -U postgres tailored_campaign_bench
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tailored_campaign_bench python bench/campaigns.py
-    dropdb -h 127.0.0.1 -U postgres tailored_campaign_bench
+    python bench/campaigns.py     # DATABASE_URL defaults to .../tailored_campaign_bench
+    dropdb -h 127.0.0.1 -U postgres tailored_campaign_bench    # afterwards, if you like
 
 Writes bench/results/campaigns.json. Target: the build within 60 s on a 2-core machine.
 """
@@ -25,6 +24,20 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tailored_campaign_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _ensure_database(url: str) -> None:
+    """Create the bench database if it does not exist (connecting to the server's ``postgres`` db)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _free_port() -> int:
@@ -168,6 +181,8 @@ def main() -> None:
 
     import django
 
+    if os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+        _ensure_database(os.environ["DATABASE_URL"])
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
