@@ -99,3 +99,22 @@ def test_commands_say_what_to_do_before_any_model_exists(transactional_db, tmp_p
         call_command("score")
     with pytest.raises(CommandError, match="no interactions to train on"):
         call_command("train")
+
+
+def test_embed_items_embeds_only_changed_texts(shop, capsys):
+    call_command("embed_items")
+    assert "24 embedded, 0 unchanged" in capsys.readouterr().out
+    item = shop["items"][("books", 0)]
+    item.description = "A brand new edition with a foreword."
+    item.save()
+    call_command("embed_items")
+    assert "1 embedded, 23 unchanged" in capsys.readouterr().out
+
+
+def test_evaluate_time_window_protocol(shop, tmp_path):
+    out = tmp_path / "tw.json"
+    call_command(
+        "evaluate", "--protocol", "time-window", "--window-days", "1", "--algorithm", "popularity", "--json", str(out)
+    )
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "time-window" and result["targets"] > 0
