@@ -178,9 +178,12 @@ def text(row: dict[str, str], column: str, *, required: bool = False, max_length
 
 
 def timestamp_iso(value: str, column: str = "timestamp") -> datetime:
-    """An ISO 8601 date or date-time; naive values are taken as UTC."""
+    """An ISO 8601 date or date-time (naive values are taken as UTC), or unix epoch seconds."""
+    stripped = value.strip()
+    if stripped.replace(".", "", 1).isdigit():  # exports often carry epoch seconds
+        return timestamp_unix(stripped.split(".")[0], column)
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise RowInvalid(f"'{column}' is not an ISO 8601 date-time: {value!r}.") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -213,7 +216,14 @@ def positive_int(value: str, column: str, *, default: int) -> int:
     try:
         result = int(value)
     except ValueError:
-        raise RowInvalid(f"'{column}' must be an integer >= 1, got {value!r}.") from None
+        # "2.0" is how data-frame exports write an integer column that had gaps: accept whole numbers.
+        try:
+            as_float = float(value)
+        except ValueError:
+            raise RowInvalid(f"'{column}' must be an integer >= 1, got {value!r}.") from None
+        if not as_float.is_integer():
+            raise RowInvalid(f"'{column}' must be an integer >= 1, got {value!r}.") from None
+        result = int(as_float)
     if result < 1:
         raise RowInvalid(f"'{column}' must be an integer >= 1, got {value!r}.")
     return result

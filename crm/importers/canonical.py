@@ -23,14 +23,24 @@ from .base import (
     timestamp_iso,
     url,
 )
+from .countries import COUNTRY_CODES
 
 KINDS = frozenset(Interaction.Kind.values)
+UNSPECIFIED_COUNTRIES = {"unspecified", "european community", "unknown", "n/a"}
 
 
 def _country(row: dict[str, str]) -> str:
-    value = text(row, "country").upper()
-    if value and (len(value) != 2 or not value.isalpha()):
-        raise RowInvalid(f"'country' must be an ISO 3166-1 alpha-2 code, got {value!r}.")
+    """An ISO 3166-1 alpha-2 code, or a common English country name mapped to one."""
+    raw = text(row, "country")
+    value = raw.upper()
+    if len(value) == 2 and value.isalpha():
+        return value
+    if raw.lower() in UNSPECIFIED_COUNTRIES:
+        return ""
+    if raw.lower() in COUNTRY_CODES:
+        return COUNTRY_CODES[raw.lower()]
+    if value:
+        raise RowInvalid(f"'country' must be an ISO 3166-1 alpha-2 code or a country name, got {raw!r}.")
     return value
 
 

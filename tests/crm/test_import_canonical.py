@@ -111,6 +111,7 @@ BAD_ROWS = [
     ("interactions.csv", "c1,i1,view,yesterday,,\n", "'timestamp' is not an ISO 8601 date-time"),
     ("interactions.csv", "c1,i1,view,2024-03-01,0,\n", "'quantity' must be an integer >= 1"),
     ("interactions.csv", "c1,i1,view,2024-03-01,1.5,\n", "'quantity' must be an integer >= 1"),
+    ("interactions.csv", "c1,i1,purchase,2024-03-01,-2,\n", "'quantity' must be an integer >= 1"),
     ("interactions.csv", "c1,i1,view,2024-03-01,1,lots\n", "'value' is not a number"),
     ("interactions.csv", ",i1,view,2024-03-01,,\n", "'customer_id' is required"),
     ("interactions.csv", "c1,i1,view,2024-03-01,,,extra\n", "7 fields, the header has 6"),
@@ -121,7 +122,7 @@ BAD_ROWS = [
     ("items.csv", "i9,Bad,,misc,1,,,maybe,\n", "'active' must be true or false"),
     ("customers.csv", "c9,DE,{not json},,,,\n", "'attributes_json' is not valid JSON"),
     ("customers.csv", 'c9,DE,"[1, 2]",,,,\n', "'attributes_json' must be a JSON object, got list"),
-    ("customers.csv", "c9,Germany,,,,,\n", "'country' must be an ISO 3166-1 alpha-2 code"),
+    ("customers.csv", "c9,Atlantis,,,,,\n", "'country' must be an ISO 3166-1 alpha-2 code or a country name"),
     ("customers.csv", "c9,DE,,not-an-email,,,\n", "'email' is not an e-mail address"),
 ]
 
@@ -188,3 +189,18 @@ def test_skip_bad_imports_the_good_rows_and_reports_the_rest(dataset):
     assert "skipped interactions.csv:7: 'kind' must be one of" in output
     assert "interactions.csv: 6 rows read, 4 created, 1 already present, 1 skipped" in output
     assert "items.csv: 3 rows read, 2 created, 0 already present, 1 skipped" in output
+
+
+def test_exports_with_country_names_epoch_times_and_float_quantities_import(tmp_path):
+    """What data-frame exports of real shops look like: names not codes, epoch seconds, "2.0"."""
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,country,attributes_json\nu1,United Kingdom,\nu2,EIRE,\nu3,Unspecified,\n"
+    )
+    (tmp_path / "interactions.csv").write_text(
+        "customer_id,item_id,kind,timestamp,quantity,value\n"
+        "u1,p1,purchase,1291191960,2.0,5.1\nu2,p1,purchase,2010-12-01 08:26:00,,\n"
+    )
+    run_import(tmp_path)
+    assert dict(Customer.objects.values_list("external_id", "country")) == {"u1": "GB", "u2": "IE", "u3": ""}
+    first = Interaction.objects.get(customer__external_id="u1")
+    assert first.quantity == 2 and first.occurred_at.year == 2010
