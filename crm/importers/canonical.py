@@ -63,7 +63,8 @@ def parse_customer(row: dict[str, str]) -> dict:
 def parse_item(row: dict[str, str]) -> dict:
     record = {
         "sku": text(row, "item_id", required=True, max_length=191),
-        "title": text(row, "title", required=True, max_length=500),
+        # A product without a name (common in exports) keeps its id as title rather than failing the import.
+        "title": text(row, "title", max_length=500) or text(row, "item_id"),
         "description": text(row, "description"),
         "category": text(row, "category", max_length=200),
         "price": price(row.get("price") or ""),

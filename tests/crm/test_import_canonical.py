@@ -117,7 +117,6 @@ BAD_ROWS = [
     ("interactions.csv", "c1,i1,view,2024-03-01,,,extra\n", "7 fields, the header has 6"),
     ("items.csv", "i9,Bad,,misc,-1,,,,\n", "'price' must be a number >= 0"),
     ("items.csv", "i9,Bad,,misc,cheap,,,,\n", "'price' is not a number"),
-    ("items.csv", "i9,,,misc,1,,,,\n", "'title' is required"),
     ("items.csv", "i9,Bad,,misc,1,,ftp://x,,\n", "'url' is not an http(s) URL"),
     ("items.csv", "i9,Bad,,misc,1,,,maybe,\n", "'active' must be true or false"),
     ("customers.csv", "c9,DE,{not json},,,,\n", "'attributes_json' is not valid JSON"),
@@ -204,3 +203,10 @@ def test_exports_with_country_names_epoch_times_and_float_quantities_import(tmp_
     assert dict(Customer.objects.values_list("external_id", "country")) == {"u1": "GB", "u2": "IE", "u3": ""}
     first = Interaction.objects.get(customer__external_id="u1")
     assert first.quantity == 2 and first.occurred_at.year == 2010
+
+
+def test_an_item_without_a_title_is_named_by_its_id(tmp_path):
+    (tmp_path / "items.csv").write_text("item_id,title,description,category,price\np9,,,misc,1\n")
+    (tmp_path / "interactions.csv").write_text("customer_id,item_id,kind,timestamp\nu1,p9,purchase,2024-01-01\n")
+    run_import(tmp_path)
+    assert Item.objects.get(sku="p9").title == "p9"
