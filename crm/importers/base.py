@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -315,7 +316,7 @@ def event_id(fmt: str, customer: str, item: str, kind: str, occurred_at: datetim
     return f"import:{fmt}:{hashlib.sha1(key.encode()).hexdigest()}"
 
 
-class Importer:
+class Importer(ABC):
     """One import run: ``validate`` (first pass, no writes) then ``write`` (second pass, one transaction)."""
 
     format = ""
@@ -337,11 +338,13 @@ class Importer:
         self.report.elapsed_s = time.monotonic() - started
         return self.report
 
+    @abstractmethod
     def validate(self) -> None:
-        raise NotImplementedError
+        """First pass: read every row of every file and record problems; write nothing."""
 
+    @abstractmethod
     def write(self) -> None:
-        raise NotImplementedError
+        """Second pass, inside one transaction: write the rows in batches."""
 
     def record(self, name: str, *, read: int, created: int) -> None:
         """Count rows written outside ``Scanner.read`` (e.g. customers known only from events)."""
