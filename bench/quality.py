@@ -70,8 +70,8 @@ class ALSReference(Recommender):
         self.params = dict(factors=factors, regularization=regularization, iterations=iterations,
                            alpha=alpha, random_state=seed)
 
-    def _fit(self, *args, **kwargs) -> None:  # pragma: no cover - fit() below instead
-        raise NotImplementedError
+    def _fit(self, *args, **kwargs) -> None:  # pragma: no cover - fit_matrix() below instead
+        raise TypeError("The ALS reference is fit with fit_matrix(dataset), outside the Recommender contract.")
 
     def fit_matrix(self, ds: Dataset) -> ALSReference:
         from implicit.cpu.als import AlternatingLeastSquares
