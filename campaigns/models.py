@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
+
 
 class Campaign(models.Model):
     class Channel(models.TextChoices):
@@ -34,10 +36,17 @@ class Campaign(models.Model):
     )
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.EMAIL)
     subject_template = models.TextField(
-        blank=True, help_text="Django template; empty: templates/campaigns/email/subject.txt."
+        blank=True, validators=[validate_subject_template],
+        help_text="Sandboxed Jinja2 template (see docs/campaigns.md); empty: templates/campaigns/email/subject.txt.",
     )
-    html_template = models.TextField(blank=True, help_text="Django template; empty: campaigns/email/body.html.")
-    text_template = models.TextField(blank=True, help_text="Django template; empty: campaigns/email/body.txt.")
+    html_template = models.TextField(
+        blank=True, validators=[validate_html_template],
+        help_text="Sandboxed Jinja2 template, HTML-escaped; empty: templates/campaigns/email/body.html.",
+    )
+    text_template = models.TextField(
+        blank=True, validators=[validate_text_template],
+        help_text="Sandboxed Jinja2 template; empty: templates/campaigns/email/body.txt.",
+    )
     n_items = models.PositiveSmallIntegerField(
         "number of items", default=5, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )

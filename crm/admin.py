@@ -216,7 +216,7 @@ class ItemAdmin(admin.ModelAdmin):
     def image_preview(self, obj: Item) -> str:
         if not obj.image_url:
             return "—"
-        return format_html('<img src="{}" alt="" style="max-height:120px;border-radius:4px">', obj.image_url)
+        return format_html('<img src="{}" alt="" class="tailored-item-image">', obj.image_url)
 
     def _bulk_update(self, request, queryset, message: str, **fields) -> None:
         n = queryset.update(**fields)

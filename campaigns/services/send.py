@@ -7,6 +7,7 @@ call, and only the server's reply moves the row on:
 - 2xx: ``sent``;
 - 5xx (e.g. a refused mailbox): ``failed`` with the error, never retried;
 - 4xx (greylisting, a full mailbox, "try later"): back to ``pending`` and the batch is retried;
+- a template that fails to render for the recipient: ``failed`` with ``template: <why>``, before any claim;
 - no reply (connection lost, timeout, a killed worker): the row stays ``sending``. The message may
   or may not have been delivered, so it is never re-sent automatically: it is reported "in doubt"
   and an operator reconciles it in the admin.
@@ -29,6 +30,7 @@ from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
 from campaigns.services.build import CampaignStateError
 from campaigns.services.render import message_id_for, recipient_message
+from campaigns.templating import CampaignTemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +163,16 @@ def _send_one(recipient: Recipient, connection, sends: dict[int, int], throttle:
         result.skipped += pending.update(state=Recipient.State.SKIPPED, skip_reason=reason)
         return
     recipient.message_id = recipient.message_id or message_id_for(recipient=recipient)
-    message = recipient_message(recipient=recipient, connection=connection)  # render before the claim
+    try:
+        message = recipient_message(recipient=recipient, connection=connection)  # render before the claim
+    except CampaignTemplateError as exc:
+        # A template that fails for this recipient fails this recipient, visibly, and the send goes on:
+        # letting it escape would leave the row pending and the campaign "sending" for ever.
+        logger.warning("campaign %s recipient %s not rendered: %s", recipient.campaign_id, recipient.pk, exc)
+        result.failed += pending.update(
+            state=Recipient.State.FAILED, failed_at=timezone.now(), error=f"template: {exc}"[:2000]
+        )
+        return
     throttle.wait()
     claimed = pending.update(
         state=Recipient.State.SENDING, claimed_at=timezone.now(), message_id=recipient.message_id,

@@ -3,6 +3,7 @@
     python manage.py campaign create --name "Spring picks" [--segment NAME] [--items 5] [--holdout 0.1]
     python manage.py campaign build ID
     python manage.py campaign send ID [--async]
+    python manage.py campaign pause|resume|cancel ID
     python manage.py campaign schedule ID (--at 2026-05-01T09:00:00+00:00 | --cron "0 9 * * 1")
     python manage.py campaign results ID [--json]
     python manage.py campaign offers ID --format csv|json [--out FILE]
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         create.add_argument("--holdout", type=float, default=0.1, help="Holdout share, 0..1.")
         create.add_argument("--channel", choices=[c.value for c in Campaign.Channel], default="email")
         create.add_argument("--category", default="", help="Only items of this category.")
-        for action in ("build", "send", "results", "offers", "schedule", "pause", "resume"):
+        for action in ("build", "send", "results", "offers", "schedule", "pause", "resume", "cancel"):
             p = sub.add_parser(action)
             p.add_argument("id", type=int)
             if action == "send":
@@ -122,6 +123,12 @@ class Command(BaseCommand):
         from campaigns.services.schedule import campaign_resume
 
         campaign_resume(campaign=campaign)
+        self.stdout.write(f"campaign {campaign.pk} is {campaign.status}")
+
+    def _cancel(self, campaign: Campaign, options) -> None:
+        from campaigns.services.schedule import campaign_cancel
+
+        campaign_cancel(campaign=campaign)
         self.stdout.write(f"campaign {campaign.pk} is {campaign.status}")
 
     def _results(self, campaign: Campaign, options) -> None:
