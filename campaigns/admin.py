@@ -21,6 +21,9 @@ from .services.send import campaign_send, recipient_reconcile
 from .templating import CampaignTemplateError
 
 
+BLANK_PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "channel", "status", "audience", "n_items", "holdout_share", "current_run", "sent_at")
@@ -151,7 +154,7 @@ class RecipientAdmin(admin.ModelAdmin):
             context.update(title="Preview: cannot render", render_error=str(exc))
             return TemplateResponse(request, "admin/campaigns/recipient_preview.html", context)
         # Looking at the preview must not count as the customer opening the e-mail.
-        preview_html = rendered.html.replace(open_url(recipient_id=recipient.pk), "about:blank")
+        preview_html = rendered.html.replace(open_url(recipient_id=recipient.pk), BLANK_PIXEL)
         context.update(rendered=rendered, preview_html=preview_html, title=f"Preview: {rendered.subject}")
         return TemplateResponse(request, "admin/campaigns/recipient_preview.html", context)
 
