@@ -20,7 +20,6 @@ from .services.schedule import campaign_cancel, campaign_pause
 from .services.send import campaign_send, recipient_reconcile
 from .templating import CampaignTemplateError
 
-
 BLANK_PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 

@@ -10,15 +10,17 @@ render in Jinja2's ``ImmutableSandboxedEnvironment`` with:
 - an allow-list of filters and tests; no ``include``/``import``/``extends``/``macro``/``call``/
   ``autoescape`` blocks (a loader that refuses every name backs this up); at most three nested loops;
 - HTML autoescaping on for the HTML part (the text and subject parts are plain text);
-- limits: 100 KB of template source, 1,000,000 characters of output, no ``*``/``**``/``%`` that
-  builds huge strings or numbers.
+- limits: 100 KB of template source, 1,000,000 characters of output, 100,000 loop iterations per
+  render, no string or list over 100,000 elements (``*``, ``+``, ``~`` and every filter are
+  checked), no number over 4,096 bits, no ``%`` string formatting.
 
 This module has no model imports: the model's field validators and the render service both use it.
 """
 from __future__ import annotations
 
 import operator
-from functools import lru_cache
+from contextvars import ContextVar
+from functools import lru_cache, wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,6 +30,7 @@ from jinja2.filters import FILTERS
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.tests import TESTS
+from jinja2.visitor import NodeTransformer
 
 PARTS = ("subject", "html", "text")
 MAX_TEMPLATE_BYTES = 100_000
@@ -35,6 +38,10 @@ MAX_OUTPUT_CHARS = 1_000_000
 MAX_LOOP_DEPTH = 3
 MAX_SEQUENCE = 100_000  # the longest string or list that * may build
 MAX_EXPONENT = 64
+MAX_INT_BITS = 4096
+MAX_LOOP_ITERATIONS = 100_000  # all loops of one render together
+
+_LOOP_BUDGET: ContextVar[list[int] | None] = ContextVar("campaign_template_loop_budget", default=None)
 
 ALLOWED_FILTERS = (
     "abs", "batch", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
@@ -96,12 +103,58 @@ class _RefusingLoader(BaseLoader):
         raise TemplateNotFound(template)
 
 
+def _too_big(value: Any) -> bool:
+    return isinstance(value, str | list | tuple) and len(value) > MAX_SEQUENCE
+
+
+def _bounded(value: Any) -> Any:
+    """Wraps every ``a ~ b`` (injected by ``_Guards``): a string built by concatenation stays small."""
+    if _too_big(value):
+        raise SecurityError(f"~ would build more than {MAX_SEQUENCE:,} characters")
+    return value
+
+
+def _iterations(value: Any):
+    """Wraps every ``{% for %}``'s iterable (injected by ``_Guards``): one budget for all loops of a render."""
+    budget = _LOOP_BUDGET.get()
+    for element in value:
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise SecurityError(f"loops run more than {MAX_LOOP_ITERATIONS:,} iterations")
+        yield element
+
+
+def _guarded(name: str, func):
+    """A filter whose result may not exceed ``MAX_SEQUENCE`` (``|urlencode`` repeated grows 3x each time)."""
+
+    @wraps(func)  # keeps jinja_pass_arg (pass_context, pass_eval_context, ...)
+    def guarded(*args, **kwargs):
+        result = func(*args, **kwargs)
+        if _too_big(result):
+            raise SecurityError(f"|{name} would build more than {MAX_SEQUENCE:,} elements")
+        return result
+
+    return guarded
+
+
+class _Guards(NodeTransformer):
+    """Rewrites the parsed template: loops draw from the iteration budget, ``~`` is size-checked."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        node = self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_iterations", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Filter:
+        node = self.generic_visit(node)
+        return nodes.Filter(node, "_bounded", [], [], None, None, lineno=node.lineno)
+
+
 class _CampaignSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def is_safe_callable(self, obj: Any) -> bool:
-        if isinstance(obj, LoopContext):  # loop(...) of a recursive loop over plain data
-            return True
         owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
         if isinstance(owner, LoopContext):
             return name in ("cycle", "changed")
@@ -112,21 +165,31 @@ class _CampaignSandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "%" and isinstance(left, str):
             raise SecurityError("the % string formatting operator is not available")
-        if operator_name == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        both_ints = isinstance(left, int) and isinstance(right, int)
+        if operator_name == "**" and isinstance(right, int | float) and (
+            abs(right) > MAX_EXPONENT or (isinstance(left, int) and left.bit_length() * abs(right) > MAX_INT_BITS)
+        ):
+            raise SecurityError(f"** would build a number over {MAX_INT_BITS:,} bits")
         if operator_name == "*":
+            if both_ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError(f"* would build a number over {MAX_INT_BITS:,} bits")
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_SEQUENCE:
                     raise SecurityError(f"* would build more than {MAX_SEQUENCE:,} elements")
-        ops = {"*": operator.mul, "**": operator.pow, "%": operator.mod}
-        return ops[operator_name](left, right)
+        ops = {"+": operator.add, "*": operator.mul, "**": operator.pow, "%": operator.mod}
+        result = ops[operator_name](left, right)
+        if _too_big(result):
+            raise SecurityError(f"{operator_name} would build more than {MAX_SEQUENCE:,} elements")
+        return result
 
 
 def _environment(*, autoescape: bool) -> _CampaignSandbox:
     env = _CampaignSandbox(autoescape=autoescape, loader=_RefusingLoader(), undefined=StrictUndefined,
                            keep_trailing_newline=False)
-    env.filters = {name: FILTERS[name] for name in ALLOWED_FILTERS}
-    env.filters.update(capfirst=capfirst, pluralize=pluralize, truncatechars=truncatechars)
+    filters = {name: FILTERS[name] for name in ALLOWED_FILTERS}
+    filters.update(capfirst=capfirst, pluralize=pluralize, truncatechars=truncatechars)
+    env.filters = {name: _guarded(name, func) for name, func in filters.items()}
+    env.filters.update(_iterations=_iterations, _bounded=_bounded)
     env.tests = {name: TESTS[name] for name in ALLOWED_TESTS}
     env.globals = {}
     return env
@@ -152,15 +215,19 @@ def _check_tree(part: str, tree: nodes.Template) -> None:
         found = next(tree.find_all(node_type), None)
         if found is not None:
             raise CampaignTemplateError(part, f"line {found.lineno}: {label} is not allowed in campaign templates")
-    env = _env_for(part)
+    allowed = sorted(name for name in _env_for(part).filters if not name.startswith("_"))
     for node in tree.find_all(nodes.Filter):
-        if node.name not in env.filters:
+        if node.name not in allowed:
             raise CampaignTemplateError(
-                part, f"line {node.lineno}: unknown filter {node.name!r} (allowed: {', '.join(sorted(env.filters))})"
+                part, f"line {node.lineno}: unknown filter {node.name!r} (allowed: {', '.join(allowed)})"
             )
+    env = _env_for(part)
     for node in tree.find_all(nodes.Test):
         if node.name not in env.tests:
             raise CampaignTemplateError(part, f"line {node.lineno}: unknown test {node.name!r}")
+    recursive = next((node for node in tree.find_all(nodes.For) if node.recursive), None)
+    if recursive is not None:
+        raise CampaignTemplateError(part, f"line {recursive.lineno}: recursive loops are not allowed")
     if _loop_depth(tree) > MAX_LOOP_DEPTH:
         raise CampaignTemplateError(part, f"loops nest deeper than {MAX_LOOP_DEPTH} levels")
 
@@ -179,6 +246,8 @@ def compile_template(source: str, part: str):
     except JinjaTemplateError as exc:
         raise CampaignTemplateError(part, _describe(exc)) from exc
     _check_tree(part, tree)
+    tree = _Guards().visit(tree)
+    tree.set_environment(env)
     try:
         return env.from_string(tree)
     except JinjaTemplateError as exc:
@@ -195,6 +264,7 @@ def render_source(*, source: str, part: str, context: dict[str, Any]) -> str:
     """Render one part on ``context`` (plain values); every failure is a ``CampaignTemplateError``."""
     template = compile_template(source, part)
     chunks, size = [], 0
+    budget = _LOOP_BUDGET.set([MAX_LOOP_ITERATIONS])
     try:
         for chunk in template.generate(context):
             size += len(chunk)
@@ -207,6 +277,8 @@ def render_source(*, source: str, part: str, context: dict[str, Any]) -> str:
         raise CampaignTemplateError(part, "nests too deeply") from exc
     except Exception as exc:  # noqa: BLE001 - anything a hostile template triggers is its own error
         raise CampaignTemplateError(part, _describe(exc)) from exc
+    finally:
+        _LOOP_BUDGET.reset(budget)
     return "".join(chunks)
 
 

@@ -98,6 +98,32 @@ def test_a_template_whose_output_explodes_is_refused():
         template_validate(source=source, part="text")
 
 
+RESOURCE_ATTACKS = {
+    "loops": ("{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 %}{% endfor %}{% endfor %}",
+              "loops run more than 100,000 iterations"),
+    "concatenation": ("{% set s = 'x' * 60000 %}{% set s = s ~ s %}{% set s = s ~ s %}{{ s|length }}",
+                      "~ would build more than 100,000"),
+    "addition": ("{% set s = 'x' * 60000 %}{% set s = s + s %}{{ s|length }}", "+ would build more than 100,000"),
+    "filter growth": ("{% set s = '%' * 50000 %}{{ s|urlencode|urlencode|length }}", "|urlencode would build"),
+    "huge integers": ("{% set n = 2 ** 64 %}{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}"
+                      "{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}{{ n }}", "a number over 4,096 bits"),
+    "recursion": ("{% for i in items recursive %}{{ loop(items) }}{% endfor %}", "recursive loops are not allowed"),
+}
+
+
+@pytest.mark.parametrize("attack", RESOURCE_ATTACKS)
+def test_a_template_cannot_exhaust_memory_or_cpu(attack):
+    source, message = RESOURCE_ATTACKS[attack]
+    with pytest.raises(CampaignTemplateError, match=message.replace("|", r"\|").replace("+", r"\+")):
+        template_validate(source=source, part="text")
+
+
+def test_loop_variables_and_else_still_work():
+    source = ("{% for i in items %}{{ loop.index }}/{{ loop.length }}{% if loop.last %}.{% endif %}{% endfor %}"
+              "|{% for i in items if i.price %}{{ i.title }}{% endfor %}|{% for i in [] %}x{% else %}none{% endfor %}")
+    assert render_source(source=source, part="text", context=sample_context()) == "1/22/2.|Trail running shoes|none"
+
+
 def test_the_context_holds_plain_values_only(built_campaign):
     recipient = Recipient.objects.select_related("customer", "campaign").first()
     context = email_context(recipient=recipient)
