@@ -110,3 +110,29 @@ def test_auto_survives_a_failing_candidate(shop, settings, monkeypatch):
     assert run.model_version.algorithm == "itemknn"
     assert "ease failed and is skipped" in run.log
     assert run.model_version.metrics["candidates"]["ease"]["ndcg@10"] is None
+
+
+def test_sqlite_lock_is_per_database(shop):
+    """Another database of the same checkout training (its lock file held) does not block this one."""
+    import fcntl
+
+    from recommendations.services.locks import training_lock_path
+
+    other = training_lock_path("/srv/other-checkout-db.sqlite3")
+    assert other != training_lock_path() and other.parent == training_lock_path().parent
+    other.parent.mkdir(parents=True, exist_ok=True)
+    with open(other, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "the benchmark database is training"
+        run = _run("popularity")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_busy_train_command_is_a_one_line_error(transactional_db, shop):
+    """A second concurrent `train` used to end in a Celery Retry traceback; now a CommandError."""
+    from django.core.management import CommandError, call_command
+
+    with training_lock(), pytest.raises(CommandError) as error:
+        call_command("train", "--algorithm", "popularity")
+    assert str(error.value) == "Another training run is in progress; try again when it has finished."
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.FAILED and "in progress" in run.error
