@@ -41,7 +41,7 @@ def tailored_deploy_check(app_configs=None, **kwargs) -> list:
             hint="Set DEFAULT_FROM_EMAIL to an address on a domain you send from (SPF/DKIM configured).",
             id="tailored.E002",
         ))
-    if settings.SECRET_KEY == getattr(settings, "DEV_SECRET_KEY", None):
+    if getattr(settings, "DEV_SECRET_KEY", None) == settings.SECRET_KEY:
         problems.append(Error(
             "SECRET_KEY is the public development key: anyone can forge unsubscribe links and sessions.",
             hint="Set SECRET_KEY to a private random value (see docs/operations.md, 'Rotating keys').",
