@@ -238,6 +238,8 @@ SPECTACULAR_SETTINGS = {
         "FeedbackSourceEnum": "crm.models.Feedback.Source",
         "InteractionKindEnum": "crm.models.Interaction.Kind",
         "InteractionSourceEnum": "crm.models.Interaction.Source",
+        "ConsentChannelEnum": "crm.models.ConsentEvent.Channel",
+        "ConsentActionEnum": "crm.models.ConsentEvent.Action",
         "ModelVersionStatusEnum": "recommendations.models.ModelVersion.Status",
         "TrainingRunStatusEnum": "recommendations.models.TrainingRun.Status",
     },

@@ -10,9 +10,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/", include("crm.api_urls")),
+    # crm last: its customers/<path:id> and items/<path:sku> would swallow the others' sub-routes.
     path("api/v1/", include("recommendations.api_urls")),
     path("api/v1/", include("campaigns.api_urls")),
+    path("api/v1/", include("crm.api_urls")),
     path("t/", include("campaigns.tracking_urls")),
     path("", include("crm.site_urls")),
 ]

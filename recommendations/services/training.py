@@ -32,6 +32,7 @@ from ..engine.models import ALGORITHMS, Recommender, calibrate, make_recommender
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
 from .embedding import item_embedding_matrix, item_embeddings_refresh
+from .erasure import artifact_forget_erased
 from .locks import TrainingBusy, training_lock
 
 logger = logging.getLogger(__name__)
@@ -306,6 +307,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     )
 
     model.set_histories(data.dataset)  # serve from every customer's full history
+    artifact_forget_erased(model)  # customers erased while this run trained
     version = ModelVersion.objects.create(
         algorithm=name,
         params=params,
