@@ -110,7 +110,8 @@ class CustomerFields(serializers.Serializer):
         sent = [f for f in consent.CONSENT_FIELDS if isinstance(data, dict) and f in data]
         if sent and not isinstance(self, CustomerInputSerializer):
             raise serializers.ValidationError(
-                {"non_field_errors": [consent.USE_CONSENT_ENDPOINT], **{f: [consent.USE_CONSENT_ENDPOINT] for f in sent}}
+                {"non_field_errors": [consent.USE_CONSENT_ENDPOINT],
+                 **{f: [consent.USE_CONSENT_ENDPOINT] for f in sent}}
             )
         return attrs
 
@@ -246,9 +247,11 @@ def _reject_consent_changes(rows: list[dict]) -> None:
         customer = stored.get(row["external_id"])
         if customer is None:
             continue
-        if "email_opt_in" in row and row["email_opt_in"] != customer.email_opt_in:
-            changed.append(row["external_id"])
-        elif "unsubscribed_at" in row and (row["unsubscribed_at"] is None) != (customer.unsubscribed_at is None):
+        opt_in_changed = "email_opt_in" in row and row["email_opt_in"] != customer.email_opt_in
+        unsubscribe_changed = "unsubscribed_at" in row and (
+            (row["unsubscribed_at"] is None) != (customer.unsubscribed_at is None)
+        )
+        if opt_in_changed or unsubscribe_changed:
             changed.append(row["external_id"])
     if changed:
         raise exceptions.ValidationError(

@@ -239,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         "InteractionKindEnum": "crm.models.Interaction.Kind",
         "InteractionSourceEnum": "crm.models.Interaction.Source",
         "ConsentChannelEnum": "crm.models.ConsentEvent.Channel",
+        "CampaignChannelEnum": "campaigns.models.Campaign.Channel",
         "ConsentActionEnum": "crm.models.ConsentEvent.Action",
         "ModelVersionStatusEnum": "recommendations.models.ModelVersion.Status",
         "TrainingRunStatusEnum": "recommendations.models.TrainingRun.Status",
