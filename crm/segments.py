@@ -58,8 +58,10 @@ def _positive_int(
     value = condition.get(key)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise SegmentRuleError(f"{where}: '{key}' must be an integer from 0 to {maximum}, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SegmentRuleError(f"{where}: '{key}' must be a non-negative integer, got {value!r}.")
+    if value > maximum:
+        raise SegmentRuleError(f"{where}: '{key}' must be at most {maximum}, got {value!r}.")
     return value
 
 

@@ -136,3 +136,28 @@ def test_busy_train_command_is_a_one_line_error(transactional_db, shop):
     assert str(error.value) == "Another training run is in progress; try again when it has finished."
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.FAILED and "in progress" in run.error
+
+
+def test_api_training_without_broker_answers_202_and_trains_after_the_response(transactional_db, shop):
+    """POST /training-runs used to train inside the request (minutes); now 202 at once, then a thread trains."""
+    import threading
+
+    from rest_framework.test import APIClient
+
+    from crm.services import api_key_create
+
+    _, raw_key = api_key_create(name="ops", scopes=["admin"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    # when
+    response = client.post("/api/v1/training-runs", {"algorithm": "popularity", "activate": True}, format="json")
+    # then
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    worker = next((t for t in threading.enumerate() if t.name == f"training-run-{body['id']}"), None)
+    if worker is not None:
+        worker.join(timeout=120)
+    run = TrainingRun.objects.get(pk=body["id"])
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert model_version_active() == run.model_version
