@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from crm.csv_safety import csv_dict, csv_row
 from crm.models import Segment
 
-from .models import Campaign, Recipient
+from .models import MAX_CAP_COUNT, MAX_DAYS, Campaign, Recipient
 from .selectors import campaign_offers, recipient_list
 from .services.build import CampaignStateError, campaign_build
 from .services.campaign import campaign_create, campaign_delete, campaign_update
@@ -54,7 +54,7 @@ def _call(service, **kwargs):
         raise exceptions.ValidationError(str(exc)) from exc
 
 
-class CampaignFields(serializers.Serializer):
+class CampaignFields(serializers.Serializer):  # bounds: campaigns.models.MAX_DAYS / MAX_CAP_COUNT
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     audience = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all(), allow_null=True, required=False)
@@ -70,11 +70,13 @@ class CampaignFields(serializers.Serializer):
     filter_category = serializers.CharField(required=False, allow_blank=True, max_length=200)
     filter_min_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
     filter_max_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
-    max_per_category = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_per_category = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
     holdout_share = serializers.FloatField(min_value=0, max_value=1, required=False)
-    frequency_cap_count = serializers.IntegerField(min_value=0, required=False)
-    frequency_cap_days = serializers.IntegerField(min_value=1, required=False)
-    consent_required = serializers.BooleanField(required=False)
+    frequency_cap_count = serializers.IntegerField(min_value=0, max_value=MAX_CAP_COUNT, required=False)
+    frequency_cap_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, required=False)
+    consent_required = serializers.BooleanField(
+        required=False, help_text="Offer lists only: e-mail campaigns never mail a customer without opt-in."
+    )
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):

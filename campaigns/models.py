@@ -11,6 +11,10 @@ from django.utils import timezone
 
 from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
 
+# Bounds that keep date arithmetic and integer columns sane (10 years; a cap no one would set).
+MAX_DAYS = 3650
+MAX_CAP_COUNT = 1000
+
 
 class Campaign(models.Model):
     class Channel(models.TextChoices):
@@ -64,10 +68,16 @@ class Campaign(models.Model):
         help_text="Share of eligible customers kept out (deterministic per campaign and customer).",
     )
     frequency_cap_count = models.PositiveSmallIntegerField(
-        default=3, help_text="At most this many campaign e-mails per customer per window (0: no cap)."
+        default=3, validators=[MaxValueValidator(MAX_CAP_COUNT)],
+        help_text="At most this many campaign e-mails per customer per window (0: no cap).",
     )
-    frequency_cap_days = models.PositiveSmallIntegerField(default=7)
-    consent_required = models.BooleanField(default=True)
+    frequency_cap_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)]
+    )
+    consent_required = models.BooleanField(
+        default=True,
+        help_text="Offer lists only. E-mail campaigns never mail a customer without opt-in, whatever this says.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
     current_run = models.PositiveIntegerField(default=0, help_text="The latest built run (recurring campaigns).")
     built_at = models.DateTimeField(null=True, blank=True)

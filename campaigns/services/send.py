@@ -92,7 +92,7 @@ def _send_time_skip_reason(recipient: Recipient, sends: dict[int, int]) -> str:
     customer, campaign = recipient.customer, recipient.campaign
     if customer.unsubscribed_at is not None:
         return Recipient.SkipReason.UNSUBSCRIBED
-    if campaign.consent_required and not customer.email_opt_in:
+    if not customer.email_opt_in:  # a mail is never sent without opt-in (consent_required or not)
         return Recipient.SkipReason.NO_CONSENT
     if not recipient.email:
         return Recipient.SkipReason.NO_EMAIL

@@ -312,6 +312,9 @@ class Sequential(Recommender):
     def _set_histories(self, ds: Dataset) -> None:
         self._hist = _pad_histories(ds.sequences(), self.config.max_len)
 
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        self._hist[rows] = 0  # 0 is padding: an empty history
+
     def _item_table(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._table is None:
             self._net.eval()
