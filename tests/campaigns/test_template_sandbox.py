@@ -111,6 +111,8 @@ RESOURCE_ATTACKS = {
     "filter growth": ("{% set s = '%' * 50000 %}{{ s|urlencode|urlencode|length }}", "|urlencode would build"),
     "huge integers": ("{% set n = 2 ** 64 %}{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}"
                       "{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}{{ n }}", "a number over 4,096 bits"),
+    "captured output": ("{% set s %}{% for a in 'x' * 1000 %}{% for b in 'x' * 99 %}" + "y" * 50_000
+                        + "{% endfor %}{% endfor %}{% endset %}", "{% set %}...{% endset %}"),
     "recursion": ("{% for i in items recursive %}{{ loop(items) }}{% endfor %}", "recursive loops are not allowed"),
 }
 
