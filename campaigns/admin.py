@@ -68,8 +68,8 @@ class CampaignAdmin(admin.ModelAdmin):
             try:
                 service(campaign=campaign)
                 self.message_user(request, f"{campaign}: {verb}.")
-            except CampaignStateError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except (CampaignStateError, CampaignTemplateError) as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
 
     @admin.action(description="Build selected campaigns (recipients and items)")
     def build_action(self, request, queryset):

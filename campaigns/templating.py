@@ -8,7 +8,8 @@ render in Jinja2's ``ImmutableSandboxedEnvironment`` with:
 - no calls except ``loop.cycle``/``loop.changed`` and ``dict.get``/``items``/``keys``/``values``
   (no ``str`` methods: ``"x".ljust(10**9)`` would exhaust memory);
 - an allow-list of filters and tests; no ``include``/``import``/``extends``/``macro``/``call``/
-  ``autoescape`` blocks (a loader that refuses every name backs this up); at most three nested loops;
+  ``autoescape``/``filter`` blocks nor block ``set`` (a loader that refuses every name backs this
+  up); at most three nested loops, none recursive;
 - HTML autoescaping on for the HTML part (the text and subject parts are plain text);
 - limits: 100 KB of template source, 1,000,000 characters of output, 100,000 loop iterations per
   render, no string or list over 100,000 elements (``*``, ``+``, ``~`` and every filter are
@@ -36,7 +37,7 @@ PARTS = ("subject", "html", "text")
 MAX_TEMPLATE_BYTES = 100_000
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_LOOP_DEPTH = 3
-MAX_SEQUENCE = 100_000  # the longest string or list that * may build
+MAX_SEQUENCE = 100_000  # the longest string or list an operator or a filter may build
 MAX_EXPONENT = 64
 MAX_INT_BITS = 4096
 MAX_LOOP_ITERATIONS = 100_000  # all loops of one render together
@@ -61,6 +62,9 @@ FORBIDDEN_NODES = {
     nodes.Macro: "{% macro %}",
     nodes.CallBlock: "{% call %}",
     nodes.ScopedEvalContextModifier: "{% autoescape %}",
+    # Block forms render into a buffer the output limit cannot see while it grows:
+    nodes.AssignBlock: "{% set %}...{% endset %} (use {% set name = value %})",
+    nodes.FilterBlock: "{% filter %} (use a filter on the value: {{ value|upper }})",
     nodes.EvalContextModifier: "an extension tag",
 }
 

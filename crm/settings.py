@@ -281,6 +281,7 @@ if PRODUCTION:
 # script is a separate file), so Swagger UI runs under this policy too.
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
 
+INSTALLED_APPS += ["csp"]  # its system checks flag settings in the pre-4.0 format
 MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -16,7 +16,13 @@ from django.template import TemplateDoesNotExist, engines
 from campaigns.conf import campaigns_settings
 from campaigns.links import click_url, open_url, unsubscribe_url
 from campaigns.models import Campaign, Recipient
-from campaigns.templating import CampaignTemplateError, message_context, render_source  # noqa: F401 (re-export)
+from campaigns.templating import (  # noqa: F401 (CampaignTemplateError: re-exported for callers)
+    PARTS,
+    CampaignTemplateError,
+    message_context,
+    render_source,
+    template_validate,
+)
 
 DEFAULT_TEMPLATES = {
     "subject": "campaigns/email/subject.txt",
@@ -94,6 +100,16 @@ def email_context(*, recipient: Recipient) -> dict:
 def render_part(*, campaign: Campaign, part: str, context: dict) -> str:
     """One part rendered in the sandbox; raises ``CampaignTemplateError`` when the template fails."""
     return render_source(source=template_source(campaign, part), part=part, context=context)
+
+
+def campaign_templates_validate(*, campaign: Campaign) -> None:
+    """Every part (the campaign's own or the default) compiles and renders on a sample message.
+
+    Raises ``CampaignTemplateError``. Sending checks this first, so a template that can never render
+    is refused up front instead of failing every recipient one by one.
+    """
+    for part in PARTS:
+        template_validate(source=template_source(campaign, part), part=part)
 
 
 def recipient_render(*, recipient: Recipient) -> RenderedEmail:

@@ -29,7 +29,7 @@ from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
 from campaigns.services.build import CampaignStateError
-from campaigns.services.render import message_id_for, recipient_message
+from campaigns.services.render import campaign_templates_validate, message_id_for, recipient_message
 from campaigns.templating import CampaignTemplateError
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,9 @@ class SendReport:
 def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     """Send the current run's pending recipients, in batches.
 
+    A template that fails on a sample message is refused before anything changes
+    (``CampaignTemplateError``); one that fails only for some recipients fails those recipients.
+
     ``wait=True`` runs the batches in this process (what ``manage.py campaign send`` does);
     ``wait=False`` enqueues one Celery task per batch after the transaction commits. Running it
     again is safe: only ``pending`` rows are claimed; ``sending`` rows are reported in doubt.
@@ -236,6 +239,7 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     run = campaign.current_run
     if not run or not Recipient.objects.filter(campaign=campaign, run=run).exists():
         raise CampaignStateError(NOTHING_BUILT.format(id=campaign.pk))
+    campaign_templates_validate(campaign=campaign)  # CampaignTemplateError (a 400): nothing changes
     started = Campaign.objects.filter(pk=campaign.pk).exclude(
         status__in=[Campaign.Status.BUILDING, Campaign.Status.CANCELLED, Campaign.Status.DRAFT]
     ).update(status=Campaign.Status.SENDING)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Recipient
 from campaigns.services.send import campaign_send
+from campaigns.templating import CampaignTemplateError
 from crm.services import api_key_create
 
 pytestmark = pytest.mark.django_db
@@ -27,9 +28,32 @@ def _api() -> APIClient:
 
 
 @pytest.mark.parametrize("bad", ["{% include 'missing' %}", "{{ items[0].title / 0 }}", "{% if %}"])
-def test_a_failing_template_fails_its_recipients_and_the_run_finishes(built_campaign, bad):
+def test_a_template_that_can_never_render_is_refused_before_sending(built_campaign, bad, staff_client):
     # given: a template stored without validation (before this release, or straight into the database)
-    Campaign.objects.filter(pk=built_campaign.pk).update(text_template=bad)
+    Campaign.objects.filter(pk=built_campaign.pk).update(text_template=bad, status=Campaign.Status.READY)
+    built_campaign.refresh_from_db()
+    # when
+    with pytest.raises(CampaignTemplateError, match="text template"):
+        campaign_send(campaign=built_campaign)
+    api = _api().post(f"/api/v1/campaigns/{built_campaign.pk}/send")
+    admin = staff_client.post("/admin/campaigns/campaign/", {
+        "action": "send_action", "_selected_action": [built_campaign.pk]}, follow=True)
+    # then: nothing moved, and everyone says why
+    built_campaign.refresh_from_db()
+    assert built_campaign.status == Campaign.Status.READY
+    assert set(Recipient.objects.values_list("state", flat=True)) == {Recipient.State.PENDING}
+    assert api.status_code == 400 and "text template" in api.json()["detail"]
+    assert admin.status_code == 200 and "text template" in admin.content.decode()
+    assert mail.outbox == []
+
+
+# Renders on the sample message (2 items) but divides by zero for recipients with 3 items.
+FAILS_FOR_SOME = "{{ 10 / (items|length - 3) }}"
+
+
+def test_a_template_failing_for_some_recipients_fails_them_and_the_run_finishes(built_campaign):
+    # given
+    Campaign.objects.filter(pk=built_campaign.pk).update(text_template=FAILS_FOR_SOME)
     built_campaign.refresh_from_db()
     # when
     report = campaign_send(campaign=built_campaign)
@@ -38,12 +62,12 @@ def test_a_failing_template_fails_its_recipients_and_the_run_finishes(built_camp
     assert built_campaign.status == Campaign.Status.SENT
     assert report.failed == 3 and report.pending == 0 and report.in_doubt == 0
     errors = set(Recipient.objects.values_list("error", flat=True))
-    assert len(errors) == 1 and errors.pop().startswith("template: text template")
+    assert errors == {"template: text template: division by zero"}
     assert mail.outbox == []
 
 
 def test_the_api_send_of_a_failing_template_does_not_hang(built_campaign, django_capture_on_commit_callbacks):
-    Campaign.objects.filter(pk=built_campaign.pk).update(html_template="{% include 'missing' %}")
+    Campaign.objects.filter(pk=built_campaign.pk).update(html_template=FAILS_FOR_SOME)
     api = _api()
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"/api/v1/campaigns/{built_campaign.pk}/send")

@@ -6,10 +6,14 @@ every customer's e-mail and attributes, mailed to an address the attacker contro
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
+from campaigns import migrations
 from campaigns.models import Campaign, Recipient
 from campaigns.services.render import email_context, recipient_render
 from campaigns.templating import (
@@ -107,6 +111,8 @@ RESOURCE_ATTACKS = {
     "filter growth": ("{% set s = '%' * 50000 %}{{ s|urlencode|urlencode|length }}", "|urlencode would build"),
     "huge integers": ("{% set n = 2 ** 64 %}{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}"
                       "{% set n = n * n %}{% set n = n * n %}{% set n = n * n %}{{ n }}", "a number over 4,096 bits"),
+    "captured output": ("{% set s %}{% for a in 'x' * 1000 %}{% for b in 'x' * 99 %}" + "y" * 50_000
+                        + "{% endfor %}{% endfor %}{% endset %}", "{% set %}...{% endset %}"),
     "recursion": ("{% for i in items recursive %}{{ loop(items) }}{% endfor %}", "recursive loops are not allowed"),
 }
 
@@ -189,14 +195,42 @@ OLD_DJANGO_DEFAULTS = {
 }
 
 
+def _conversion_migration():
+    """The migration module, found by name (the number may change when migrations are re-chained)."""
+    name = next(Path(migrations.__file__).parent.glob("*_campaign_templates_sandboxed.py")).stem
+    return importlib.import_module(f"campaigns.migrations.{name}")
+
+
 def test_the_migration_converts_old_django_templates():
-    migration = importlib.import_module("campaigns.migrations.0002_campaign_templates_sandboxed")
+    migration = _conversion_migration()
     subject = migration.django_to_jinja(OLD_DJANGO_DEFAULTS["subject"])
     text = migration.django_to_jinja(OLD_DJANGO_DEFAULTS["text"])
     assert render_source(source=subject, part="subject", context=sample_context()) == "Ada, we picked 2 things for you"
     assert render_source(source=text, part="text", context=sample_context()) == (
         "Hello Ada,\n1. Trail running shoes2. Merino beanie\nAda Lovelace"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_rewrites_stored_campaigns():
+    # given: the database before this release, with a campaign in the old syntax
+    migration = _conversion_migration().__name__.rpartition(".")[2]
+    before = [("campaigns", "0001_initial")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    old = old_apps.get_model("campaigns", "Campaign").objects.create(
+        name="old", subject_template=OLD_DJANGO_DEFAULTS["subject"], text_template=OLD_DJANGO_DEFAULTS["text"],
+    )
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate([("campaigns", migration)])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    # then
+    campaign = Campaign.objects.get(pk=old.pk)
+    assert "forloop" not in campaign.text_template and "autoescape" not in campaign.subject_template
+    campaign.full_clean()
 
 
 def test_admin_form_rejects_a_hostile_template(staff_client, campaign):
