@@ -124,3 +124,12 @@ def test_feedback_can_only_name_the_same_customers_recipient(writer):
     ok = writer.post("/api/v1/feedback", {"customer": "bob", "kind": "complaint", "campaign_recipient_id": bobs.pk},
                      format="json")
     assert ok.status_code == 201 and alice.feedback.count() == 0
+
+
+@pytest.mark.parametrize("query", ["/api/v1/customers?created_after=0001-01-01T00:00:00%2B05:00",
+                                   "/api/v1/interactions?until=9999-12-31T23:59:59-05:00",
+                                   "/api/v1/feedback?created_after=0001-01-01"])
+def test_date_filters_at_the_ends_of_the_calendar_are_a_400(reader, query):
+    """Year 1 or 9999 with an offset used to overflow inside the database driver: a 500."""
+    body = assert_error(reader.get(query), 400, "invalid")
+    assert "between the years 1900 and 2999" in next(iter(body["fields"].values()))[0]
