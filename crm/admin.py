@@ -9,7 +9,7 @@ from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -177,6 +177,19 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="last seen", ordering="_last_seen", empty_value="never")
     def last_seen(self, obj: Customer):
         return obj._last_seen
+
+    # Django's own delete (the button, "delete selected") erases too: tombstone, models, admin log.
+    def delete_model(self, request, obj: Customer) -> None:
+        customer_erase(customer=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for customer in queryset:
+            customer_erase(customer=customer)
+
+    def response_delete(self, request, obj_display, obj_id):
+        """No name in the success message: messages travel in a cookie and must not outlive the erasure."""
+        self.message_user(request, "The customer was erased.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:crm_customer_changelist"))
 
     # --- consent: explicit, recorded changes only ----------------------------------------------------
 
