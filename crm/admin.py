@@ -19,7 +19,7 @@ from .consent import customer_consent_record
 from .models import ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import segment_evaluate, segment_preview
-from .services import customer_erase, customer_export, feedback_create
+from .services import campaign_recipient_belongs_to, customer_erase, customer_export, feedback_create
 
 # Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
 admin.site.enable_nav_sidebar = False
@@ -315,8 +315,24 @@ class InteractionAdmin(admin.ModelAdmin):
     list_per_page = 100
 
 
+class FeedbackForm(forms.ModelForm):
+    class Meta:
+        model = Feedback
+        fields = ["customer", "item", "kind", "comment", "status", "source", "campaign_recipient_id"]
+
+    def clean(self):
+        cleaned = super().clean()
+        recipient_id, customer = cleaned.get("campaign_recipient_id"), cleaned.get("customer")
+        if recipient_id and customer and not campaign_recipient_belongs_to(
+            recipient_id=recipient_id, customer=customer
+        ):
+            self.add_error("campaign_recipient_id", f"Campaign recipient {recipient_id} is not this customer's.")
+        return cleaned
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
+    form = FeedbackForm
     list_display = ("created_at", "kind", "status_badge", "customer", "item", "source", "short_comment")
     list_filter = ("status", "kind", "source", "created_at")
     date_hierarchy = "created_at"

@@ -485,3 +485,16 @@ def test_admin_delete_button_is_a_full_erasure(staff_client):
     assert not Customer.objects.filter(pk=customer.pk).exists()
     assert ErasedCustomer.objects.count() == 1
     assert not LogEntry.objects.filter(object_repr__icontains="Ygritte").exists()
+
+
+def test_admin_feedback_cannot_name_another_customers_recipient(staff_client):
+    from campaigns.models import Campaign, Recipient
+    from tests.factories import CustomerFactory
+
+    alice, bob = CustomerFactory(), CustomerFactory()
+    bobs = Recipient.objects.create(campaign=Campaign.objects.create(name="c"), customer=bob, email=bob.email)
+    response = staff_client.post("/admin/crm/feedback/add/", {
+        "customer": alice.pk, "kind": "complaint", "comment": "", "status": "new", "source": "admin",
+        "campaign_recipient_id": bobs.pk})
+    assert response.status_code == 200 and "is not this customer&#x27;s" in response.content.decode()
+    assert not Feedback.objects.exists()
