@@ -9,7 +9,7 @@ from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -19,7 +19,7 @@ from .consent import customer_consent_record
 from .models import ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import segment_evaluate, segment_preview
-from .services import customer_erase, customer_export, feedback_create
+from .services import campaign_recipient_belongs_to, customer_erase, customer_export, feedback_create
 
 # Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
 admin.site.enable_nav_sidebar = False
@@ -178,6 +178,19 @@ class CustomerAdmin(admin.ModelAdmin):
     def last_seen(self, obj: Customer):
         return obj._last_seen
 
+    # Django's own delete (the button, "delete selected") erases too: tombstone, models, admin log.
+    def delete_model(self, request, obj: Customer) -> None:
+        customer_erase(customer=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for customer in queryset:
+            customer_erase(customer=customer)
+
+    def response_delete(self, request, obj_display, obj_id):
+        """No name in the success message: messages travel in a cookie and must not outlive the erasure."""
+        self.message_user(request, "The customer was erased.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:crm_customer_changelist"))
+
     # --- consent: explicit, recorded changes only ----------------------------------------------------
 
     def _record_consent(self, request, queryset, action: str) -> None:
@@ -302,8 +315,24 @@ class InteractionAdmin(admin.ModelAdmin):
     list_per_page = 100
 
 
+class FeedbackForm(forms.ModelForm):
+    class Meta:
+        model = Feedback
+        fields = ["customer", "item", "kind", "comment", "status", "source", "campaign_recipient_id"]
+
+    def clean(self):
+        cleaned = super().clean()
+        recipient_id, customer = cleaned.get("campaign_recipient_id"), cleaned.get("customer")
+        if recipient_id and customer and not campaign_recipient_belongs_to(
+            recipient_id=recipient_id, customer=customer
+        ):
+            self.add_error("campaign_recipient_id", f"Campaign recipient {recipient_id} is not this customer's.")
+        return cleaned
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
+    form = FeedbackForm
     list_display = ("created_at", "kind", "status_badge", "customer", "item", "source", "short_comment")
     list_filter = ("status", "kind", "source", "created_at")
     date_hierarchy = "created_at"

@@ -5,8 +5,9 @@ import django_filters as filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
 
-FILTER_RANGE = "Date-time filters must be between the years 1900 and 2999."
 from .models import Customer, Feedback, Interaction, Item
+
+FILTER_RANGE = "Date-time filters must be between the years 1900 and 2999."
 
 
 class SaneIsoDateTimeField(IsoDateTimeField):

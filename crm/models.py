@@ -289,7 +289,8 @@ class ConsentEvent(models.Model):
 class ErasedCustomer(models.Model):
     """A tombstone: the SHA-256 of an erased customer's external id, and when they were erased.
 
-    It holds no personal data, only what is needed to honour the erasure later: events of that
+    It holds nothing in clear, only what is needed to honour the erasure later (a one-way hash:
+    pseudonymous, so keep it under the same legal basis as a suppression list): events of that
     external id from before ``erased_at`` are never imported or trained on again (an old export
     re-imported, a shop replaying history). Delete the row to lift it (e.g. a mistaken erasure).
     """

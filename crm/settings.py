@@ -45,6 +45,11 @@ else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS") if PRODUCTION else env.list(
         "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
     )
+# Rotation: the previous key(s), still accepted when checking signatures (unsubscribe links in
+# e-mails already sent, sessions) but never used to sign; see docs/operations.md, "Rotating keys".
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+if not DEVELOPMENT and DEV_SECRET_KEY in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured("SECRET_KEY_FALLBACKS must not contain the public development key.")
 DEBUG = env.bool("DEBUG", default=DEVELOPMENT)
 if DEBUG and not DEVELOPMENT:
     raise ImproperlyConfigured(f"DEBUG=True is only allowed with TAILORED_ENV=development, not {TAILORED_ENV}.")

@@ -19,17 +19,24 @@ DEFAULT_MAX_DEPTH = 32
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """True when ``value`` has containers nested more than ``limit`` levels (iterative, no recursion)."""
+    """True when ``value`` has containers nested more than ``limit`` levels (iterative, no recursion).
+
+    Parsed JSON only holds exact ``dict``/``list`` types, so a type look-up (faster than isinstance)
+    finds the containers; scalars are never pushed.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
+    push = stack.append
     while stack:
         node, depth = stack.pop()
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        for child in node.values() if type(node) is dict else node:
+            if type(child) in _CONTAINERS:
+                push((child, depth + 1))
     return False
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 class SafeJSONParser(JSONParser):

@@ -6,7 +6,7 @@ defines become bare customers / items (an id and nothing else; an item's title i
 from __future__ import annotations
 
 from crm.erasure import erased_external_ids
-from crm.models import Customer, Interaction, Item
+from crm.models import ConsentEvent, Customer, Interaction, Item
 
 from . import writers
 from .base import (
@@ -133,8 +133,11 @@ class CanonicalImporter(Importer):
             erased = {e: at for e, at in erased.items() if e not in existing}
         if self.has_customers:
             fields = sorted(self.customer_fields - {"external_id"})
+            before = self._opt_ins() if "email_opt_in" in fields else None
             rows = (r for r in self.scanner.read(CUSTOMERS) if r["external_id"] not in erased)
             self.written(CUSTOMERS.name, writers.customers_upsert(rows, update_fields=fields))
+            if before is not None:
+                self._record_consent_changes(before)
         bare = self.event_customers - self.defined_customers - set(erased)
         self.record("customers (from interactions.csv)", read=len(bare), created=writers.customers_create_bare(bare))
         if self.has_items:
@@ -154,6 +157,22 @@ class CanonicalImporter(Importer):
         self.written(INTERACTIONS.name, writers.interactions_insert(events))
         if erased:
             self.report.file("events of erased customers").skipped = self._erased_skipped
+
+    def _opt_ins(self) -> dict[str, bool]:
+        return dict(writers.key_values(Customer, "external_id", self.defined_customers, "email_opt_in"))
+
+    def _record_consent_changes(self, before: dict[str, bool]) -> None:
+        """An import may set ``email_opt_in`` (never clear an unsubscribe): each change is a consent event."""
+        after = self._opt_ins()
+        changed = [e for e, opt_in in after.items() if before.get(e, False) != opt_in]
+        customers = Customer.objects.filter(external_id__in=changed).only("pk", "email_opt_in")
+        Action = ConsentEvent.Action
+        ConsentEvent.objects.bulk_create([
+            ConsentEvent(customer=c, action=Action.OPT_IN if c.email_opt_in else Action.OPT_OUT,
+                         channel=ConsentEvent.Channel.IMPORT, source=f"customers.csv in {self.directory.name}",
+                         actor="import_dataset command")
+            for c in customers.iterator(chunk_size=2000)
+        ], batch_size=1000)
 
     def _without_erased(self, events, erased: dict):
         self._erased_skipped = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
+from typing import Any
 
 from django.db import connection
 from django.db.models import Model
@@ -77,6 +78,12 @@ def customers_create_bare(external_ids: Iterable[str]) -> int:
 def items_create_bare(skus: Iterable[str]) -> int:
     """Items known only from events: the SKU doubles as the title until a catalogue import fills it in."""
     return _insert_missing(Item, "sku", skus, lambda sku: {"title": sku})
+
+
+def key_values(model: type[Model], key: str, values: Iterable[str], field: str) -> Iterator[tuple[str, Any]]:
+    """(key, field) of the rows whose key is among ``values``, in chunks."""
+    for chunk in batched(values, 10_000):
+        yield from model.objects.filter(**{f"{key}__in": chunk}).values_list(key, field)
 
 
 def id_map(model: type[Model], key: str, values: Iterable[str]) -> dict[str, int]:

@@ -470,3 +470,31 @@ def test_customer_erase_command_needs_yes(shop):
     call_command("customer_erase", customer.external_id, "--yes")
     assert not Customer.objects.filter(pk=customer.pk).exists()
     assert not Interaction.objects.filter(customer_id=customer.pk).exists()
+
+
+def test_admin_delete_button_is_a_full_erasure(staff_client):
+    """Django's delete view used to bypass customer_erase (no tombstone, the name left in the admin log)."""
+    from django.contrib.admin.models import LogEntry
+
+    from crm.models import ErasedCustomer
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(first_name="Ygritte", last_name="Snowfield")
+    response = staff_client.post(f"/admin/crm/customer/{customer.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and "Ygritte" not in response.cookies.output()
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert ErasedCustomer.objects.count() == 1
+    assert not LogEntry.objects.filter(object_repr__icontains="Ygritte").exists()
+
+
+def test_admin_feedback_cannot_name_another_customers_recipient(staff_client):
+    from campaigns.models import Campaign, Recipient
+    from tests.factories import CustomerFactory
+
+    alice, bob = CustomerFactory(), CustomerFactory()
+    bobs = Recipient.objects.create(campaign=Campaign.objects.create(name="c"), customer=bob, email=bob.email)
+    response = staff_client.post("/admin/crm/feedback/add/", {
+        "customer": alice.pk, "kind": "complaint", "comment": "", "status": "new", "source": "admin",
+        "campaign_recipient_id": bobs.pk})
+    assert response.status_code == 200 and "is not this customer&#x27;s" in response.content.decode()
+    assert not Feedback.objects.exists()

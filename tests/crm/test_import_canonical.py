@@ -43,6 +43,8 @@ def test_imports_customers_items_and_events():
     anna = Customer.objects.get(external_id="c1")
     assert (anna.country, anna.attributes, anna.email) == ("DE", {"tier": "gold"}, "anna@example.com")
     assert anna.email_opt_in is True
+    event = anna.consent_events.get()  # consent set by an import is recorded like any other change
+    assert (event.action, event.channel, event.actor) == ("opt_in", "import", "import_dataset command")
     assert Customer.objects.get(external_id="c2").email_opt_in is False
     bare = Customer.objects.get(external_id="c3")
     assert (bare.email, bare.email_opt_in, bare.attributes) == ("", False, {})

@@ -153,3 +153,17 @@ def test_check_deploy_flags_local_site_url_and_sender():
                          capture_output=True, text=True)
     assert out.returncode != 0
     assert "tailored.E001" in out.stderr and "tailored.E002" in out.stderr
+
+
+def test_rotated_secret_key_keeps_old_unsubscribe_links_working(settings):
+    """Rotation as documented: the old key moves to SECRET_KEY_FALLBACKS; links signed with it still verify,
+    new links are signed with the new key, and dropping the fallback invalidates the old links."""
+    from campaigns.links import UNSUBSCRIBE_SALT, token_load, token_make
+
+    settings.SECRET_KEY = "old-" + "o" * 40
+    old_token = token_make(salt=UNSUBSCRIBE_SALT, payload=[7])
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-" + "n" * 40, ["old-" + "o" * 40]
+    assert token_load(salt=UNSUBSCRIBE_SALT, token=old_token) == [7]
+    assert token_make(salt=UNSUBSCRIBE_SALT, payload=[7]) != old_token
+    settings.SECRET_KEY_FALLBACKS = []
+    assert token_load(salt=UNSUBSCRIBE_SALT, token=old_token) is None
