@@ -164,7 +164,8 @@ def training_run_enqueue(
         TrainingRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
 
     transaction.on_commit(_send)
-    run.refresh_from_db()
+    if not (background and settings.CELERY_TASK_ALWAYS_EAGER):
+        run.refresh_from_db()  # the eager path has run; a background thread may still be starting
     return run
 
 
