@@ -28,6 +28,12 @@ from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
 from campaigns.services.build import CampaignStateError
+from campaigns.services.deliverability import (
+    AnymailError,
+    recipient_delivery_accepted,
+    recipients_skip_suppressed,
+    send_error_outcome,
+)
 from campaigns.services.render import message_id_for, recipient_message
 
 logger = logging.getLogger(__name__)
@@ -116,18 +122,21 @@ def _pending(recipient_ids: list[int]):
     )
 
 
-def recipient_batch_send(*, recipient_ids: list[int]) -> BatchResult:
+def recipient_batch_send(*, recipient_ids: list[int], resend: bool = False) -> BatchResult:
     """Send the still-pending recipients among ``recipient_ids`` over one SMTP connection.
 
+    ``resend``: a soft-bounce re-send, allowed after the run finished (not when paused/cancelled).
     Raises one of ``TRANSIENT_SEND_ERRORS`` when the batch should be retried later.
     """
     result = BatchResult()
     recipients = list(_pending(recipient_ids))
     result.not_claimed = len(set(recipient_ids)) - len(recipients)
+    recipients, result.skipped = recipients_skip_suppressed(recipients=recipients)
     if not recipients:
         return result
     campaign = recipients[0].campaign
-    if campaign.status not in (Campaign.Status.SENDING,):
+    sendable = (Campaign.Status.SENDING, Campaign.Status.SENT, Campaign.Status.SCHEDULED, Campaign.Status.READY)
+    if campaign.status not in (sendable if resend else (Campaign.Status.SENDING,)):
         logger.info("campaign %s is %s: batch not sent", campaign.pk, campaign.status)
         return result
     sends = {}
@@ -187,12 +196,26 @@ def _send_one(recipient: Recipient, connection, sends: dict[int, int], throttle:
         sending.update(error=f"in doubt: {exc!r}"[:2000])
         result.in_doubt += 1
         raise
+    except AnymailError as exc:  # a provider's API (before OSError: requests' errors are OSErrors)
+        outcome = send_error_outcome(exc)
+        if outcome == "failed":
+            sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error=str(exc)[:2000])
+            result.failed += 1
+            return
+        if outcome == "deferred":
+            sending.update(state=Recipient.State.PENDING, error=str(exc)[:2000])
+            result.deferred += 1
+            return
+        sending.update(error=f"in doubt: {exc!r}"[:2000])
+        result.in_doubt += 1
+        raise ConnectionError(str(exc)[:200]) from exc
     except OSError as exc:  # connection reset, timeout: no reply, so the outcome is unknown
         sending.update(error=f"in doubt: {exc!r}"[:2000])
         result.in_doubt += 1
         raise
     if delivered:
         sending.update(state=Recipient.State.SENT, sent_at=timezone.now(), error="")
+        recipient_delivery_accepted(recipient=recipient, message=message, esp=getattr(connection, "esp_name", ""))
         result.sent += 1
     else:
         sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error="no valid address")
