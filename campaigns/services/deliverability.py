@@ -177,8 +177,8 @@ def _raw(esp_event: Any) -> dict:
 
 def event_key(event, esp: str) -> str:
     """The provider's event id; for providers without one (Brevo, some SendGrid events) a content hash."""
-    if event.event_id:
-        return str(event.event_id)[:255]
+    if event.event_id:  # SES shares one SNS id between the recipients of a notification
+        return f"{event.event_id}|{(event.recipient or '').lower()}"[:255]
     raw = json.dumps(_raw(event.esp_event), sort_keys=True, default=str)
     basis = f"{esp}|{event.event_type}|{event.message_id}|{event.recipient}|{event.timestamp}|{raw}"
     return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
@@ -230,6 +230,8 @@ def open_is_machine(event, recipient: Recipient) -> bool:
     conf = campaigns_settings()
     raw = _raw(event.esp_event)
     if raw.get("sg_machine_open") in (True, "true"):  # SendGrid flags Apple MPP opens itself
+        return True
+    if raw.get("event") in ("unique_proxy_open", "proxy_open"):  # Brevo: opened through a proxy (Apple MPP)
         return True
     client = (raw.get("event-data") or {}).get("client-info") if isinstance(raw.get("event-data"), dict) else None
     if isinstance(client, dict) and client.get("bot"):  # Mailgun: client-info.bot ("apple", ...)

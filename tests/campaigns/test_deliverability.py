@@ -1,0 +1,264 @@
+"""Providers through anymail: message ids, tracking webhooks per provider, suppression, soft bounces."""
+from __future__ import annotations
+
+import base64
+import itertools
+
+import pytest
+from django.core import mail
+
+from campaigns.models import (
+    Campaign,
+    DeliveryEvent,
+    Recipient,
+    RecipientDelivery,
+    Suppression,
+)
+from campaigns.services.build import campaign_build
+from campaigns.services.deliverability import suppression_add, suppression_lift
+from campaigns.services.send import campaign_send
+from crm.models import Feedback
+from tests.campaigns.esp_payloads import MAILGUN_SIGNING_KEY, MESSAGE_IDS, PROVIDERS, WEBHOOK_SECRET
+
+pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
+_ids = itertools.count(1000)
+
+
+def auth(secret: str = WEBHOOK_SECRET) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
+
+
+@pytest.fixture
+def anymail_settings(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+    settings.CAMPAIGNS = {"SEND_RETRY_BACKOFF_SECONDS": 0, "SCANNER_MIN_SECONDS_AFTER_SEND": 0}
+    return settings
+
+
+@pytest.fixture
+def sent(anymail_settings, campaign, make_customers):
+    """A campaign sent through anymail's test backend to three customers."""
+    make_customers(3)
+    campaign_build(campaign=campaign)
+    campaign_send(campaign=campaign)
+    return list(Recipient.objects.filter(campaign=campaign).select_related("delivery", "customer").order_by("pk"))
+
+
+def post(client, provider: str, kind: str, recipient: Recipient, *, event_id: str | None = None,
+         message_id: str | None = None, headers: dict | None = None, **kwargs):
+    path, body, content_type, extra = PROVIDERS[provider](
+        kind, message_id=message_id or recipient.delivery.provider_message_id, email=recipient.email,
+        event_id=event_id or str(next(_ids)), **kwargs,
+    )
+    return client.generic("POST", path, body, content_type=content_type, **{**auth(), **extra, **(headers or {})})
+
+
+def as_provider(recipient: Recipient, provider: str) -> Recipient:
+    """Pretend the provider's API returned its usual kind of id for this recipient's message."""
+    RecipientDelivery.objects.filter(recipient=recipient).update(
+        esp=provider, provider_message_id=MESSAGE_IDS[provider]
+    )
+    recipient.refresh_from_db()
+    return recipient
+
+
+def test_send_stores_the_providers_message_id_per_recipient(sent):
+    assert len(mail.outbox) == 3
+    ids = [r.delivery.provider_message_id for r in sent]
+    assert ids == ["0", "1", "2"]  # anymail's test backend: the outbox index
+    assert {r.delivery.esp for r in sent} == {"Test"}
+    assert all(r.state == Recipient.State.SENT and r.delivery.status == "accepted" for r in sent)
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_delivery_then_hard_bounce_then_replay(client, sent, provider):
+    recipient = as_provider(sent[0], provider)
+    assert post(client, provider, "delivered", recipient).status_code == 200
+    recipient.delivery.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.DELIVERED
+    assert recipient.delivery.delivered_at is not None
+
+    response = post(client, provider, "hard_bounce", recipient, event_id="77")
+    assert response.status_code == 200
+    recipient.delivery.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.BOUNCED
+    suppression = Suppression.objects.active().get(email=recipient.email.lower())
+    assert suppression.reason == Suppression.Reason.HARD_BOUNCE
+    events = DeliveryEvent.objects.count()
+
+    replay = post(client, provider, "hard_bounce", recipient, event_id="77")  # the provider retries
+    assert replay.status_code == 200
+    assert DeliveryEvent.objects.count() == events
+    assert Suppression.objects.filter(email=recipient.email.lower()).count() == 1
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_complaint_suppresses_unsubscribes_and_files_feedback_once(client, sent, provider):
+    recipient = as_provider(sent[1], provider)
+    for _ in range(2):  # the second post is a replay
+        assert post(client, provider, "complaint", recipient, event_id="55").status_code == 200
+    recipient.customer.refresh_from_db()
+    assert recipient.customer.unsubscribed_at is not None and not recipient.customer.email_opt_in
+    assert Suppression.objects.active().get(email=recipient.email.lower()).reason == Suppression.Reason.COMPLAINT
+    feedback = Feedback.objects.get(customer=recipient.customer)
+    assert feedback.kind == Feedback.Kind.COMPLAINT and feedback.campaign_recipient_id == recipient.pk
+    recipient.delivery.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.COMPLAINED
+    # A late "delivered" does not hide the complaint.
+    post(client, provider, "delivered", recipient)
+    recipient.delivery.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.COMPLAINED
+
+
+@pytest.mark.parametrize("provider", ["brevo", "mailgun", "sendgrid"])
+def test_machine_opens_are_flagged_and_not_counted(client, sent, provider):
+    recipient = as_provider(sent[2], provider)
+    assert post(client, provider, "open", recipient).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.opened_at is None
+    assert recipient.delivery.machine_opened_at is not None
+    assert DeliveryEvent.objects.get(recipient=recipient).machine
+
+
+def test_a_person_opening_counts(client, sent, settings):
+    recipient = as_provider(sent[0], "postmark")
+    settings.CAMPAIGNS = {"MACHINE_OPEN_USER_AGENTS": [], "SCANNER_MIN_SECONDS_AFTER_SEND": 0}
+    assert post(client, "postmark", "open", recipient).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.opened_at is not None
+
+
+def test_the_same_open_from_apple_privacy_protection_is_not_counted(client, sent):
+    recipient = as_provider(sent[0], "postmark")  # Postmark reports the bare "Mozilla/5.0" agent
+    assert post(client, "postmark", "open", recipient).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.opened_at is None and recipient.delivery.machine_opened_at is not None
+
+
+@pytest.mark.parametrize("provider", ["amazon_ses", "brevo", "postmark"])
+def test_soft_bounce_resends_a_bounded_number_of_times(client, sent, provider, settings,
+                                                       django_capture_on_commit_callbacks):
+    settings.CAMPAIGNS = {"SOFT_BOUNCE_MAX_RETRIES": 1, "SEND_RETRY_BACKOFF_SECONDS": 0}
+    recipient = as_provider(sent[0], provider)
+    before = len(mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, provider, "soft_bounce", recipient).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.state == Recipient.State.SENT and recipient.attempts == 2
+    assert len(mail.outbox) == before + 1 and mail.outbox[-1].to == [recipient.email]
+    assert not Suppression.objects.filter(email=recipient.email.lower()).exists()
+
+    as_provider(recipient, provider)  # the re-send got a new id from the provider
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, provider, "soft_bounce", recipient).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.state == Recipient.State.FAILED and "gave up" in recipient.error
+    assert len(mail.outbox) == before + 1
+    assert RecipientDelivery.objects.get(recipient=recipient).soft_bounces == 2
+
+
+def test_mailgun_temporary_failure_is_a_deferral(client, sent):
+    recipient = as_provider(sent[0], "mailgun")
+    assert post(client, "mailgun", "soft_bounce", recipient).status_code == 200
+    recipient.delivery.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.DEFERRED
+    assert not Suppression.objects.exists()
+
+
+# --- bad input: a 4xx and nothing changes ----------------------------------------------------------
+
+def _nothing_changed():
+    assert not DeliveryEvent.objects.exists()
+    assert not Suppression.objects.exists()
+    assert not Feedback.objects.exists()
+    assert not RecipientDelivery.objects.exclude(status=RecipientDelivery.Status.ACCEPTED).exists()
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_unsigned_wrong_secret_and_unknown_message_are_refused(client, sent, provider):
+    recipient = as_provider(sent[0], provider)
+    path, body, content_type, extra = PROVIDERS[provider](
+        "complaint", message_id=MESSAGE_IDS[provider], email=recipient.email, event_id="9")
+    unsigned = client.generic("POST", path, body, content_type=content_type, **extra)
+    assert 400 <= unsigned.status_code < 500
+    wrong = client.generic("POST", path, body, content_type=content_type, **{**auth("provider:guess"), **extra})
+    assert wrong.status_code == 400
+    unknown = post(client, provider, "complaint", recipient, message_id="<not-ours@example.com>")
+    assert unknown.status_code == 406
+    _nothing_changed()
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_malformed_json_is_a_400(client, sent, provider):
+    path = f"/webhooks/esp/{provider}/tracking/"
+    extra = {"HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification", "HTTP_X_AMZ_SNS_MESSAGE_ID": "1"}
+    response = client.generic("POST", path, b'{"event": "delivered", ', content_type="application/json",
+                              **{**auth(), **extra})
+    assert response.status_code == 400
+    _nothing_changed()
+
+
+def test_mailgun_wrong_signature_is_refused(client, sent):
+    recipient = as_provider(sent[0], "mailgun")
+    response = post(client, "mailgun", "complaint", recipient, key="key-forged")
+    assert response.status_code == 400
+    _nothing_changed()
+
+
+def test_address_of_another_recipient_is_unknown(client, sent):
+    recipient = as_provider(sent[0], "postmark")
+    path, body, content_type, extra = PROVIDERS["postmark"](
+        "complaint", message_id=MESSAGE_IDS["postmark"], email=sent[1].email, event_id="5")
+    # The id is known, but the address is not the one it was sent to.
+    assert client.generic("POST", path, body, content_type=content_type, **auth()).status_code == 406
+    _nothing_changed()
+    recipient.refresh_from_db()
+    assert recipient.delivery.status == RecipientDelivery.Status.ACCEPTED
+
+
+def test_webhooks_are_closed_without_a_secret(client, sent, settings):
+    settings.ANYMAIL = {}
+    recipient = as_provider(sent[0], "postmark")
+    assert post(client, "postmark", "complaint", recipient).status_code == 403
+    _nothing_changed()
+
+
+# --- suppression is honoured by every later build and send ----------------------------------------
+
+def test_a_suppressed_address_is_never_sent_to_in_later_campaigns(client, sent, items):
+    bounced = as_provider(sent[0], "amazon_ses")
+    assert post(client, "amazon_ses", "hard_bounce", bounced).status_code == 200
+    for n in range(2):
+        later = Campaign.objects.create(name=f"Later {n}", n_items=3, holdout_share=0.0, frequency_cap_count=0)
+        mail.outbox.clear()
+        campaign_build(campaign=later)
+        row = Recipient.objects.get(campaign=later, customer=bounced.customer)
+        assert row.state == Recipient.State.SKIPPED and row.skip_reason == Recipient.SkipReason.SUPPRESSED
+        campaign_send(campaign=later)
+        assert bounced.email not in {to for m in mail.outbox for to in m.to}
+        assert len(mail.outbox) == 2
+
+
+def test_an_address_suppressed_between_build_and_send_is_skipped_at_send(anymail_settings, campaign,
+                                                                          make_customers):
+    customers = make_customers(2)
+    campaign_build(campaign=campaign)
+    suppression_add(email=customers[0].email.upper(), reason=Suppression.Reason.MANUAL)
+    report = campaign_send(campaign=campaign)
+    assert report.sent == 1 and report.skipped == 1
+    assert [m.to for m in mail.outbox] == [[customers[1].email]]
+
+
+def test_lifting_a_suppression_needs_a_note_and_allows_mail_again(anymail_settings, campaign, make_customers):
+    customer = make_customers(1)[0]
+    suppression, created = suppression_add(email=customer.email, reason=Suppression.Reason.HARD_BOUNCE)
+    assert created and not suppression_add(email=customer.email, reason=Suppression.Reason.COMPLAINT)[1]
+    with pytest.raises(ValueError):
+        suppression_lift(suppression=suppression, note="  ")
+    assert suppression_lift(suppression=suppression, note="Mailbox restored; customer asked", by="ops")
+    campaign_build(campaign=campaign)
+    assert campaign_send(campaign=campaign).sent == 1
+    # A new bounce suppresses again (a new row; the lifted one stays as history).
+    suppression_add(email=customer.email, reason=Suppression.Reason.HARD_BOUNCE)
+    assert Suppression.objects.filter(email=customer.email).count() == 2
