@@ -152,3 +152,6 @@ class RecipientAdmin(admin.ModelAdmin):
     @admin.action(description="Reconcile in-doubt: requeue (send again: may duplicate if it was delivered)")
     def requeue_action(self, request, queryset):
         return self._reconcile(request, queryset, False, "requeued")
+
+
+from . import delivery_admin  # noqa: E402,F401  (registers the deliverability admin)

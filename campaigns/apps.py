@@ -9,6 +9,9 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
-        from .receivers import anymail_tracking_received
+        from recommendations.signals import recommendations_refreshed
+
+        from .receivers import anymail_tracking_received, recommendations_refreshed_received
 
         tracking.connect(anymail_tracking_received, dispatch_uid="campaigns.anymail_tracking")
+        recommendations_refreshed.connect(recommendations_refreshed_received, dispatch_uid="campaigns.recs_refreshed")

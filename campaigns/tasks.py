@@ -80,3 +80,10 @@ def webhook_retry_due_task() -> int:
     for pk in due:
         webhook_deliver_task.delay(pk)
     return len(due)
+
+
+@shared_task(name="campaigns.tasks.recommendations_refreshed_emit_task")
+def recommendations_refreshed_emit_task(version_id: int, customer_ids: list[int] | None = None) -> int:
+    from campaigns.services.webhooks_out import recommendations_refreshed_emit
+
+    return recommendations_refreshed_emit(version_id=version_id, customer_ids=customer_ids)

@@ -80,11 +80,17 @@ def campaign_conversions_update(*, campaign: Campaign) -> int:
                         outcome[recipient_id] = (min(first, occurred_at), revenue + amount)
     Recipient.objects.filter(campaign=campaign).exclude(pk__in=list(outcome)).filter(
         converted_at__isnull=False).update(converted_at=None, revenue=0)
-    changed = []
+    changed, newly = [], []
     for recipient in Recipient.objects.filter(pk__in=list(outcome)).only("pk", "converted_at", "revenue"):
+        if recipient.converted_at is None:
+            newly.append(recipient.pk)
         recipient.converted_at, recipient.revenue = outcome[recipient.pk]
         changed.append(recipient)
     Recipient.objects.bulk_update(changed, ["converted_at", "revenue"], batch_size=1000)
+    if newly:
+        from campaigns.services.webhooks_out import conversions_emit
+
+        conversions_emit(recipient_ids=newly)
     return len(changed)
 
 

@@ -306,11 +306,16 @@ def campaign_send_finish(*, campaign_id: int) -> bool:
     if Recipient.objects.filter(campaign=campaign, run=campaign.current_run, state=Recipient.State.PENDING).exists():
         return False
     status = Campaign.Status.SCHEDULED if campaign.is_recurring else Campaign.Status.SENT
-    return bool(
+    finished = bool(
         Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
             status=status, sent_at=timezone.now()
         )
     )
+    if finished:
+        from campaigns.services.webhooks_out import campaign_sent_emit
+
+        campaign_sent_emit(campaign=campaign)
+    return finished
 
 
 def recipient_reconcile(*, recipient_ids: list[int], delivered: bool) -> int:

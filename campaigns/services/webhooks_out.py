@@ -205,3 +205,68 @@ def webhook_delivery_requeue(*, delivery_ids: list[int]) -> int:
     return WebhookDelivery.objects.filter(pk__in=delivery_ids).filter(
         Q(status=WebhookDelivery.Status.DEAD) | Q(status=WebhookDelivery.Status.PENDING)
     ).update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
+
+
+# --- the events ---------------------------------------------------------------------------------
+
+def webhook_event_wanted(event_type: str) -> bool:
+    """Skip building payloads nobody subscribed to (the table holds a handful of rows)."""
+    return any(event_type in s.event_types for s in WebhookSubscription.objects.filter(active=True).only("event_types"))
+
+
+def campaign_sent_emit(*, campaign) -> list[int]:
+    from campaigns.services.send import campaign_send_report
+
+    if not webhook_event_wanted("campaign.sent"):
+        return []
+    report = campaign_send_report(campaign=campaign)
+    return webhook_event_emit(
+        event_type="campaign.sent", dedupe_key=f"campaign-sent:{campaign.pk}:{report.run}",
+        data={"campaign_id": campaign.pk, "name": campaign.name, "run": report.run, "sent": report.sent,
+              "failed": report.failed, "skipped": report.skipped, "in_doubt": report.in_doubt},
+    )
+
+
+def conversions_emit(*, recipient_ids: list[int]) -> int:
+    """One ``conversion.attributed`` per recipient, the first time a purchase is attributed to it."""
+    from campaigns.models import Recipient
+
+    if not webhook_event_wanted("conversion.attributed"):
+        return 0
+    emitted = 0
+    for recipient in Recipient.objects.filter(pk__in=recipient_ids).select_related("customer"):
+        emitted += bool(webhook_event_emit(
+            event_type="conversion.attributed", dedupe_key=f"conversion:{recipient.pk}",
+            data={"campaign_id": recipient.campaign_id, "run": recipient.run, "recipient_id": recipient.pk,
+                  "customer_id": recipient.customer_id, "customer_external_id": recipient.customer.external_id,
+                  "converted_at": recipient.converted_at, "revenue": str(recipient.revenue)},
+        ))
+    return emitted
+
+
+def recommendations_refreshed_emit(*, version_id: int, customer_ids: list[int] | None = None,
+                                   chunk: int = 1000) -> int:
+    """One ``recommendations.refreshed`` per customer whose served list changed (top items included)."""
+    from recommendations.models import Recommendation
+
+    if not webhook_event_wanted("recommendations.refreshed"):
+        return 0
+    rows = Recommendation.objects.filter(model_version_id=version_id)
+    if customer_ids is not None:
+        rows = rows.filter(customer_id__in=customer_ids)
+    ids = sorted(set(rows.values_list("customer_id", flat=True)))
+    emitted = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        lists: dict[int, list] = {}
+        for customer_id, external_id, sku, rank in rows.filter(customer_id__in=part).order_by(
+            "customer_id", "rank"
+        ).values_list("customer_id", "customer__external_id", "item__sku", "rank"):
+            lists.setdefault(customer_id, [external_id, []])[1].append({"rank": rank, "sku": sku})
+        for customer_id, (external_id, items) in lists.items():
+            emitted += bool(webhook_event_emit(
+                event_type="recommendations.refreshed", dedupe_key=f"recs:{version_id}:{customer_id}",
+                data={"customer_id": customer_id, "customer_external_id": external_id,
+                      "model_version_id": version_id, "items": items},
+            ))
+    return emitted
