@@ -133,6 +133,7 @@ class LocalSendPlan(models.Model):
     campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="local_send_plan")
     day = models.DateField()
     local_time = models.TimeField()
+    built_run = models.PositiveIntegerField(null=True, blank=True, help_text="The run the first wave built.")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

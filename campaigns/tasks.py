@@ -87,3 +87,11 @@ def recommendations_refreshed_emit_task(version_id: int, customer_ids: list[int]
     from campaigns.services.webhooks_out import recommendations_refreshed_emit
 
     return recommendations_refreshed_emit(version_id=version_id, customer_ids=customer_ids)
+
+
+@shared_task(name="campaigns.tasks.campaign_wave_run_task")
+def campaign_wave_run_task(wave_id: int) -> dict:
+    """One local-time wave of a campaign (built on the first wave)."""
+    from campaigns.services.local_time import campaign_wave_run
+
+    return campaign_wave_run(wave_id=wave_id)

@@ -241,8 +241,6 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     ``wait=False`` enqueues one Celery task per batch after the transaction commits. Running it
     again is safe: only ``pending`` rows are claimed; ``sending`` rows are reported in doubt.
     """
-    from campaigns.tasks import campaign_send_batch_task
-
     if campaign.channel == Campaign.Channel.OFFER_LIST:
         raise CampaignStateError(OFFER_LIST_NOT_SENT.format(id=campaign.pk))
     run = campaign.current_run
@@ -258,6 +256,12 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
         Recipient.objects.filter(campaign=campaign, run=run, state=Recipient.State.PENDING)
         .order_by("pk").values_list("pk", flat=True)
     )
+    return _send_in_batches(campaign, ids, wait=wait, finish=True)
+
+
+def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: bool) -> SendReport:
+    from campaigns.tasks import campaign_send_batch_task
+
     size = campaigns_settings().SEND_BATCH_SIZE
     batches = [ids[i:i + size] for i in range(0, len(ids), size)]
     if not wait and current_app.conf.task_always_eager:
@@ -267,10 +271,23 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
             _batch_send_inline(batch)
         else:
             campaign_send_batch_task.delay_on_commit(batch)
-    if wait or not batches:
+    if finish and (wait or not batches):
         campaign_send_finish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign_send_report(campaign=campaign, batches=len(batches))
+
+
+def campaign_send_recipients(*, campaign: Campaign, recipient_ids: list[int], finish: bool,
+                             wait: bool = False) -> SendReport:
+    """Send some pending recipients of the current run (one local-time wave); ``finish``: the last wave."""
+    started = Campaign.objects.filter(pk=campaign.pk).exclude(
+        status__in=[Campaign.Status.BUILDING, Campaign.Status.CANCELLED, Campaign.Status.DRAFT,
+                    Campaign.Status.PAUSED]
+    ).update(status=Campaign.Status.SENDING)
+    if not started:
+        campaign.refresh_from_db()
+        raise CampaignStateError(CANNOT_SEND.format(id=campaign.pk, status=campaign.status))
+    return _send_in_batches(campaign, recipient_ids, wait=wait, finish=finish)
 
 
 def _batch_send_inline(recipient_ids: list[int]) -> None:
