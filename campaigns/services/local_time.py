@@ -87,10 +87,9 @@ def customer_time_zone_name(*, attribute: object, country: str, default: str) ->
 
 def local_instant(*, day: date, at: time, zone: ZoneInfo) -> datetime:
     """``day`` at ``at`` wall-clock time in ``zone``, as an aware UTC datetime."""
-    local = datetime.combine(day, at, tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        local = datetime.combine(day, at, tzinfo=zone).replace(fold=1)  # in the spring-forward gap
-    return local.astimezone(UTC)
+    # fold=0 (PEP 495): a skipped time uses the offset before the change (so 02:30 -> 03:30 wall
+    # time), an ambiguous one its first occurrence.
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
 def parse_hhmm(value: str) -> time:
