@@ -1,6 +1,6 @@
-"""``/api/v1/webhooks``: outbound webhook subscriptions and their delivery log (scope ``admin``).
-
-The secret is write-only: it is never returned, only its last four characters as a hint.
+"""Deliverability endpoints: ``/api/v1/webhooks`` (outbound webhook subscriptions and their
+delivery log, scope ``admin``; the secret is write-only, only its last four characters are shown)
+and ``/api/v1/campaigns/<id>/schedule-local`` (send at a local time in each recipient's zone).
 """
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from .models import WebhookDelivery, WebhookSubscription
+from .models import Campaign, WebhookDelivery, WebhookSubscription
+from .services.build import CampaignStateError
+from .services.local_time import campaign_plan_local_send
 from .services.webhooks_out import (
     EVENT_TYPES,
     webhook_event_types_validate,
@@ -121,3 +123,30 @@ class WebhookDeliveryListApi(GenericAPIView):
         get_object_or_404(WebhookSubscription, pk=pk)
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
+
+
+class LocalScheduleFields(serializers.Serializer):
+    day = serializers.DateField(help_text="The calendar day, in each recipient's own time zone.")
+    local_time = serializers.RegexField(r"^([01]\d|2[0-3]):[0-5]\d$", help_text="HH:MM, e.g. 09:00.")
+
+
+class CampaignScheduleLocalApi(GenericAPIView):
+    """POST plans waves: ``local_time`` on ``day`` in each recipient's time zone, out of quiet hours."""
+
+    @extend_schema(operation_id="campaigns_schedule_local", request=LocalScheduleFields, responses={200: dict})
+    def post(self, request, pk: int):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        serializer = LocalScheduleFields(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            waves = campaign_plan_local_send(campaign=campaign, day=data["day"], at=data["local_time"])
+        except CampaignStateError as exc:
+            from .apis import Conflict
+
+            raise Conflict(str(exc)) from exc
+        except ValueError as exc:
+            raise exceptions.ValidationError(str(exc)) from exc
+        return Response({"campaign_id": campaign.pk, "waves": [
+            {"send_at": w.send_at, "time_zones": w.time_zones, "customers": w.customers} for w in waves
+        ]})
