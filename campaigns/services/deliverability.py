@@ -88,6 +88,14 @@ def send_error_outcome(exc: AnymailError) -> str:
     return "failed"
 
 
+def send_error_text(exc: AnymailError) -> str:
+    """The provider's error for the recipient row (anymail's ``str`` needs a response object)."""
+    try:
+        return str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a malformed provider answer must not hide the error itself
+        return repr(exc.args)[:2000]
+
+
 # --- suppression --------------------------------------------------------------------------------
 
 def suppressed_emails(*, emails: list[str]) -> set[str]:
@@ -236,13 +244,24 @@ def open_is_machine(event, recipient: Recipient) -> bool:
     client = (raw.get("event-data") or {}).get("client-info") if isinstance(raw.get("event-data"), dict) else None
     if isinstance(client, dict) and client.get("bot"):  # Mailgun: client-info.bot ("apple", ...)
         return True
-    agent = (event.user_agent or "").strip().lower()
-    if agent and agent in {a.lower() for a in conf.MACHINE_OPEN_USER_AGENTS}:
-        return True
-    if agent and any(marker in agent for marker in conf.SCANNER_USER_AGENTS):
+    if event.user_agent and user_agent_is_machine(event.user_agent):
         return True
     at = event.timestamp or timezone.now()
     return bool(recipient.sent_at and (at - recipient.sent_at).total_seconds() < conf.SCANNER_MIN_SECONDS_AFTER_SEND)
+
+
+def user_agent_is_machine(user_agent: str) -> bool:
+    """An exact machine agent (Apple MPP's bare "Mozilla/5.0") or a known scanner's marker."""
+    conf = campaigns_settings()
+    agent = user_agent.strip().lower()
+    if agent in {a.lower() for a in conf.MACHINE_OPEN_USER_AGENTS}:
+        return True
+    return bool(agent) and any(marker in agent for marker in conf.SCANNER_USER_AGENTS)
+
+
+def machine_open_record(*, recipient_id: int, at: datetime) -> None:
+    delivery, _ = RecipientDelivery.objects.get_or_create(recipient_id=recipient_id)
+    RecipientDelivery.objects.filter(pk=delivery.pk, machine_opened_at__isnull=True).update(machine_opened_at=at)
 
 
 def tracking_event_record(*, event, esp_name: str) -> str:
@@ -325,7 +344,7 @@ def _apply(event, recipient: Recipient, esp: str, at: datetime, kind: str) -> tu
         return "unsubscribed", False
     if etype == EventType.OPENED:
         if open_is_machine(event, recipient):
-            RecipientDelivery.objects.update_or_create(recipient=recipient, defaults={"machine_opened_at": at})
+            machine_open_record(recipient_id=recipient.pk, at=at)
             return "machine open: not counted", True
         recipient_open(recipient_id=recipient.pk, at=at)
         return "opened", False

@@ -220,7 +220,7 @@ def campaign_wave_run(*, wave_id: int) -> dict:
         SendWave.objects.filter(pk=wave.pk).update(status=SendWave.Status.PLANNED, started_at=None)
         return {"wave_id": wave.pk, "skipped": campaign.status}
     plan = LocalSendPlan.objects.filter(campaign=campaign).first()
-    if plan is None or plan.built_run is None:  # the first wave builds from the latest scores
+    if plan is not None and plan.built_run is None:  # the first wave builds from the latest scores
         campaign_build(campaign=campaign)
         campaign.refresh_from_db()
         LocalSendPlan.objects.filter(campaign=campaign).update(built_run=campaign.current_run)
@@ -228,3 +228,38 @@ def campaign_wave_run(*, wave_id: int) -> dict:
     ids = _wave_recipient_ids(campaign, wave, last)
     report = campaign_send_recipients(campaign=campaign, recipient_ids=ids, finish=last)
     return {"wave_id": wave.pk, "recipients": len(ids), "sent": report.sent, "last": last}
+
+
+def recipients_outside_quiet_hours(*, campaign: Campaign, recipient_ids: list[int],
+                                   now: datetime | None = None) -> tuple[list[int], int]:
+    """For a send that starts now: the recipients it may mail now, and how many wait for a wave.
+
+    Those whose local time is inside the shop's quiet hours stay pending; one ``SendWave`` per
+    quiet-hours end instant sends them then (the run closes after the last wave).
+    """
+    if quiet_hours() is None or not recipient_ids:
+        return recipient_ids, 0
+    now = now or timezone.now()
+    default = shop_time_zone().key
+    wanted = set(recipient_ids)
+    rows = Recipient.objects.filter(campaign=campaign, run=campaign.current_run).values_list(
+        "pk", "customer__country", "customer__attributes__timezone")
+    now_ids: list[int] = []
+    later: dict[datetime, tuple[set[str], list[int]]] = defaultdict(lambda: (set(), []))
+    for pk, country, attribute in rows.iterator(chunk_size=5000):
+        if pk not in wanted:
+            continue
+        name = customer_time_zone_name(attribute=attribute, country=country, default=default)
+        instant = out_of_quiet_hours(now, ZoneInfo(name))
+        if instant <= now:
+            now_ids.append(pk)
+        else:
+            later[instant][0].add(name)
+            later[instant][1].append(pk)
+    for instant, (zones, ids) in later.items():
+        wave, created = SendWave.objects.get_or_create(
+            campaign=campaign, send_at=instant, defaults={"time_zones": sorted(zones), "customers": len(ids)})
+        if not created:
+            SendWave.objects.filter(pk=wave.pk).update(
+                time_zones=sorted(set(wave.time_zones) | zones), customers=len(ids), status=SendWave.Status.PLANNED)
+    return sorted(now_ids), sum(len(ids) for _, ids in later.values())

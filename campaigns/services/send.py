@@ -33,7 +33,9 @@ from campaigns.services.deliverability import (
     recipient_delivery_accepted,
     recipients_skip_suppressed,
     send_error_outcome,
+    send_error_text,
 )
+from campaigns.services.local_time import recipients_outside_quiet_hours
 from campaigns.services.render import message_id_for, recipient_message
 
 logger = logging.getLogger(__name__)
@@ -199,16 +201,16 @@ def _send_one(recipient: Recipient, connection, sends: dict[int, int], throttle:
     except AnymailError as exc:  # a provider's API (before OSError: requests' errors are OSErrors)
         outcome = send_error_outcome(exc)
         if outcome == "failed":
-            sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error=str(exc)[:2000])
+            sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error=send_error_text(exc))
             result.failed += 1
             return
         if outcome == "deferred":
-            sending.update(state=Recipient.State.PENDING, error=str(exc)[:2000])
+            sending.update(state=Recipient.State.PENDING, error=send_error_text(exc))
             result.deferred += 1
             return
-        sending.update(error=f"in doubt: {exc!r}"[:2000])
+        sending.update(error=f"in doubt: {send_error_text(exc)}"[:2000])
         result.in_doubt += 1
-        raise ConnectionError(str(exc)[:200]) from exc
+        raise ConnectionError(send_error_text(exc)[:200]) from exc
     except OSError as exc:  # connection reset, timeout: no reply, so the outcome is unknown
         sending.update(error=f"in doubt: {exc!r}"[:2000])
         result.in_doubt += 1
@@ -256,7 +258,8 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
         Recipient.objects.filter(campaign=campaign, run=run, state=Recipient.State.PENDING)
         .order_by("pk").values_list("pk", flat=True)
     )
-    return _send_in_batches(campaign, ids, wait=wait, finish=True)
+    ids, waiting = recipients_outside_quiet_hours(campaign=campaign, recipient_ids=ids)  # the rest: waves
+    return _send_in_batches(campaign, ids, wait=wait, finish=not waiting)
 
 
 def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: bool) -> SendReport:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
@@ -262,3 +263,74 @@ def test_lifting_a_suppression_needs_a_note_and_allows_mail_again(anymail_settin
     # A new bounce suppresses again (a new row; the lifted one stays as history).
     suppression_add(email=customer.email, reason=Suppression.Reason.HARD_BOUNCE)
     assert Suppression.objects.filter(email=customer.email).count() == 2
+
+
+# --- sending through a provider's API, and the SMTP path --------------------------------------------
+
+def test_provider_refusal_fails_and_unavailability_defers(anymail_settings, campaign, make_customers):
+    from tests.campaigns.esp_backend import ScriptedBackend
+
+    anymail_settings.EMAIL_BACKEND = "tests.campaigns.esp_backend.ScriptedBackend"
+    anymail_settings.CAMPAIGNS = {"SEND_RETRY_BACKOFF_SECONDS": 0}
+    refused, busy, fine = make_customers(3)
+    ScriptedBackend.answers = {refused.email: "refused", busy.email: "503"}
+    try:
+        campaign_build(campaign=campaign)
+        report = campaign_send(campaign=campaign)
+    finally:
+        ScriptedBackend.answers = {}
+    states = dict(Recipient.objects.filter(campaign=campaign).values_list("customer_id", "state"))
+    assert states == {refused.pk: "failed", busy.pk: "pending", fine.pk: "sent"}
+    assert report.in_doubt == 0
+    busy_row = Recipient.objects.get(campaign=campaign, customer=busy)
+    assert "Service Unavailable" in busy_row.error and busy_row.attempts == 6  # 1 + SEND_MAX_RETRIES
+
+
+def test_smtp_path_still_sends_and_honours_suppression(smtp_sink, campaign, make_customers):
+    kept, suppressed = make_customers(2)
+    suppression_add(email=suppressed.email, reason=Suppression.Reason.COMPLAINT)
+    campaign_build(campaign=campaign)
+    report = campaign_send(campaign=campaign)
+    assert report.sent == 1 and report.skipped == 1
+    assert list(smtp_sink.count_by_recipient()) == [kept.email]
+    assert not RecipientDelivery.objects.exists()  # SMTP has no provider id and no webhooks
+
+
+def test_our_open_pixel_fetched_by_apple_privacy_protection_is_a_machine_open(client, sent):
+    from campaigns.links import open_url
+
+    path = open_url(recipient_id=sent[0].pk).removeprefix("http://testserver")
+    client.get(path, HTTP_USER_AGENT="Mozilla/5.0")
+    sent[0].refresh_from_db()
+    assert sent[0].opened_at is None and sent[0].delivery.machine_opened_at is not None
+    client.get(path, HTTP_USER_AGENT="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15")
+    sent[0].refresh_from_db()
+    assert sent[0].opened_at is not None
+
+
+def test_a_provider_tracked_click_on_an_item_link_is_a_click_interaction(client, sent):
+    import json
+
+    from campaigns.links import click_url
+    from crm.models import Interaction
+
+    recipient = as_provider(sent[0], "amazon_ses")
+    # Sent an hour before the click the provider reports (10:00Z), so it is no "too soon" scanner click.
+    Recipient.objects.filter(pk=recipient.pk).update(sent_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    link = click_url(recipient_id=recipient.pk, item_id=recipient.item_ids[1])
+    path, body, content_type, extra = PROVIDERS["amazon_ses"](
+        "open", message_id=MESSAGE_IDS["amazon_ses"], email=recipient.email, event_id="321")
+    envelope = json.loads(body)
+    event = json.loads(envelope["Message"])
+    event.update(eventType="Click", click={"timestamp": "2026-11-30T10:00:00.000Z", "link": link,
+                                           "userAgent": "Mozilla/5.0 (Windows NT 10.0) Firefox/133.0",
+                                           "ipAddress": "203.0.113.9", "linkTags": {}})
+    event.pop("open")
+    envelope["Message"] = json.dumps(event)
+    response = client.generic("POST", path, json.dumps(envelope), content_type=content_type, **{**auth(), **extra})
+    assert response.status_code == 200
+    interaction = Interaction.objects.get(customer=recipient.customer)
+    assert interaction.kind == "click" and interaction.item_id == recipient.item_ids[1]
+    assert not interaction.excluded_from_training
+    recipient.refresh_from_db()
+    assert recipient.clicked_at is not None

@@ -132,3 +132,33 @@ def test_frequency_caps_count_across_campaigns_in_waves(world, campaign, make_cu
     assert len(mail.outbox) == 3  # each customer already had their one e-mail this week
     skipped = Recipient.objects.filter(campaign=campaign, state=Recipient.State.SKIPPED)
     assert set(skipped.values_list("skip_reason", flat=True)) == {Recipient.SkipReason.FREQUENCY_CAP}
+
+
+def test_an_immediate_send_keeps_quiet_hours_and_sends_the_rest_when_they_end(
+        world, campaign, settings, django_capture_on_commit_callbacks):
+    from campaigns.services.build import campaign_build
+    from campaigns.services.local_time import recipients_outside_quiet_hours
+
+    settings.CAMPAIGNS = {"DEFAULT_TIME_ZONE": "Europe/Berlin", "QUIET_HOURS": ["21:00", "08:00"]}
+    campaign_build(campaign=campaign)
+    pending = list(Recipient.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    # 12:00 UTC: 13:00 in Berlin, 07:00 in New York (quiet), 21:00 in Tokyo (quiet).
+    now_ids, waiting = recipients_outside_quiet_hours(campaign=campaign, recipient_ids=pending, now=PLANNED_AT)
+    assert waiting == 2
+    assert list(Recipient.objects.filter(pk__in=now_ids).values_list("customer", flat=True)) == [
+        world["Europe/Berlin"].pk]
+    waves = SendWave.objects.filter(campaign=campaign).order_by("send_at")
+    assert [(w.send_at, w.time_zones) for w in waves] == [
+        (datetime(2026, 11, 30, 13, 0, tzinfo=UTC), ["America/New_York"]),  # 08:00 in New York
+        (datetime(2026, 11, 30, 23, 0, tzinfo=UTC), ["Asia/Tokyo"]),  # 08:00 next morning in Tokyo
+    ]
+    from campaigns.services.send import campaign_send_recipients
+
+    campaign_send_recipients(campaign=campaign, recipient_ids=now_ids, finish=False)
+    assert sent_to() == {world["Europe/Berlin"].email}
+    dispatch(datetime(2026, 11, 30, 13, 0, tzinfo=UTC), django_capture_on_commit_callbacks)
+    assert sent_to() == {world["Europe/Berlin"].email, world["America/New_York"].email}
+    dispatch(datetime(2026, 11, 30, 23, 0, tzinfo=UTC), django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 3
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
