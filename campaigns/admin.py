@@ -44,7 +44,8 @@ class CampaignAdmin(admin.ModelAdmin):
         results = campaign_results(campaign=obj)
         rows = [(key, results[key]) for key in (
             "recipients", "holdout", "skipped", "pending", "sent", "failed", "in_doubt", "opened", "clicked",
-            "scanner_flagged", "converted", "revenue", "unsubscribed")]
+            "scanner_flagged", "converted", "revenue", "unsubscribed", "delivered", "bounced", "complained",
+            "machine_opens")]
         rows += [("skipped: " + reason, n) for reason, n in results["skipped_by_reason"].items()]
         for label in ("click_uplift", "purchase_uplift"):
             ci = results[label]

@@ -334,3 +334,14 @@ def test_a_provider_tracked_click_on_an_item_link_is_a_click_interaction(client,
     assert not interaction.excluded_from_training
     recipient.refresh_from_db()
     assert recipient.clicked_at is not None
+
+
+def test_results_count_deliveries_bounces_complaints_and_keep_machine_opens_out(client, sent):
+    from campaigns.services.results import campaign_results
+
+    post(client, "postmark", "delivered", as_provider(sent[0], "postmark"))
+    post(client, "amazon_ses", "hard_bounce", as_provider(sent[1], "amazon_ses"))
+    post(client, "brevo", "open", as_provider(sent[2], "brevo"))  # an Apple MPP proxy open
+    results = campaign_results(campaign=sent[0].campaign)
+    assert (results["delivered"], results["bounced"], results["complained"]) == (1, 1, 0)
+    assert results["machine_opens"] == 1 and results["opened"] == 0 and results["open_rate"] == 0
