@@ -233,3 +233,19 @@ def test_later_attempts_wait_for_their_time(db, fast):
     [pk] = webhook_event_emit(event_type="recipient.bounced", dedupe_key="bounced:9", data={})
     webhook_deliver(delivery_id=pk)
     assert webhook_deliver(delivery_id=pk, now=timezone.now()) is None  # the backoff has not passed
+
+
+def test_the_verification_snippet_in_the_api_docs_accepts_our_signature():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    snippet = re.search(r"```python\n(.*?def verify.*?)```", doc, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(snippet, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    verify = namespace["verify"]
+    body = b'{"data":{},"id":"e1","type":"campaign.sent"}'
+    header = webhook_signature(secret=SECRET, timestamp=int(time.time()), body=body)
+    assert verify(SECRET, header, body)
+    assert not verify(SECRET, header, body + b" ")
+    assert not verify("wrong-secret-0000000", header, body)
