@@ -307,7 +307,7 @@ def _set_status(delivery: RecipientDelivery, status: str, at: datetime, **fields
 
 def _apply(event, recipient: Recipient, esp: str, at: datetime, kind: str) -> tuple[str, bool]:
     from campaigns.services.tracking import recipient_click, recipient_open, recipient_unsubscribe
-    from campaigns.services.webhooks_out import webhook_event_emit
+    from campaigns.services.webhooks_out import recipient_event_emit
 
     etype = event.event_type
     detail = (event.mta_response or event.description or "")[:2000]
@@ -325,8 +325,7 @@ def _apply(event, recipient: Recipient, esp: str, at: datetime, kind: str) -> tu
     ):
         _set_status(_delivery(recipient, esp), RecipientDelivery.Status.BOUNCED, at, bounced_at=at, detail=detail)
         suppression_add(email=recipient.email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail, esp=esp)
-        webhook_event_emit(event_type="recipient.bounced", dedupe_key=f"bounced:{recipient.pk}",
-                           data=_recipient_data(recipient, bounce="hard", detail=detail))
+        recipient_event_emit(event_type="recipient.bounced", recipient=recipient, bounce="hard", detail=detail)
         return "hard bounce: address suppressed", False
     if etype == EventType.COMPLAINED:
         _set_status(_delivery(recipient, esp), RecipientDelivery.Status.COMPLAINED, at, complained_at=at)
@@ -334,13 +333,10 @@ def _apply(event, recipient: Recipient, esp: str, at: datetime, kind: str) -> tu
         recipient_unsubscribe(recipient=recipient, at=at)
         feedback_create(customer=recipient.customer, kind=Feedback.Kind.COMPLAINT, source=Feedback.Source.EMAIL,
                         comment=f"Spam complaint reported by {esp}.", campaign_recipient_id=recipient.pk)
-        webhook_event_emit(event_type="recipient.complained", dedupe_key=f"complained:{recipient.pk}",
-                           data=_recipient_data(recipient))
+        recipient_event_emit(event_type="recipient.complained", recipient=recipient)
         return "complaint: address suppressed, consent withdrawn", False
     if etype == EventType.UNSUBSCRIBED:
-        recipient_unsubscribe(recipient=recipient, at=at)
-        webhook_event_emit(event_type="recipient.unsubscribed", dedupe_key=f"unsubscribed:{recipient.pk}",
-                           data=_recipient_data(recipient))
+        recipient_unsubscribe(recipient=recipient, at=at)  # emits recipient.unsubscribed
         return "unsubscribed", False
     if etype == EventType.OPENED:
         if open_is_machine(event, recipient):
@@ -393,12 +389,6 @@ def _clicked_item(recipient: Recipient, url: str) -> int | None:
             return payload[1]
         return None
     return next((e["item_id"] for e in recipient.items if e.get("url") and e.get("url") == url), None)
-
-
-def _recipient_data(recipient: Recipient, **extra) -> dict[str, Any]:
-    return {"campaign_id": recipient.campaign_id, "run": recipient.run, "recipient_id": recipient.pk,
-            "customer_id": recipient.customer_id, "customer_external_id": recipient.customer.external_id,
-            "email": recipient.email, **extra}
 
 
 def recipient_resend(*, recipient_id: int) -> str:

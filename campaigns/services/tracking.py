@@ -120,6 +120,10 @@ def _recipient_click_state_update(recipient_id: int, at: datetime) -> None:
 
 def recipient_unsubscribe(*, recipient: Recipient, at: datetime | None = None) -> bool:
     """RFC 8058 one-click unsubscribe: withdraw the customer's e-mail consent. False if already out."""
+    from campaigns.services.webhooks_out import recipient_event_emit
+
     at = at or timezone.now()
     Recipient.objects.filter(pk=recipient.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=at)
-    return customer_unsubscribe(customer=recipient.customer, at=at)
+    withdrawn = customer_unsubscribe(customer=recipient.customer, at=at)
+    recipient_event_emit(event_type="recipient.unsubscribed", recipient=recipient)
+    return withdrawn

@@ -270,3 +270,15 @@ def recommendations_refreshed_emit(*, version_id: int, customer_ids: list[int] |
                       "model_version_id": version_id, "items": items},
             ))
     return emitted
+
+
+def recipient_event_emit(*, event_type: str, recipient, **extra) -> list[int]:
+    """``recipient.bounced`` / ``.complained`` / ``.unsubscribed``: once per recipient and type."""
+    if not webhook_event_wanted(event_type):
+        return []
+    return webhook_event_emit(
+        event_type=event_type, dedupe_key=f"{event_type}:{recipient.pk}",
+        data={"campaign_id": recipient.campaign_id, "run": recipient.run, "recipient_id": recipient.pk,
+              "customer_id": recipient.customer_id, "customer_external_id": recipient.customer.external_id,
+              "email": recipient.email, **extra},
+    )

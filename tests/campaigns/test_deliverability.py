@@ -345,3 +345,31 @@ def test_results_count_deliveries_bounces_complaints_and_keep_machine_opens_out(
     results = campaign_results(campaign=sent[0].campaign)
     assert (results["delivered"], results["bounced"], results["complained"]) == (1, 1, 0)
     assert results["machine_opens"] == 1 and results["opened"] == 0 and results["open_rate"] == 0
+
+
+def test_bounce_complaint_and_unsubscribe_reach_a_subscribed_integration(client, sent,
+                                                                         django_capture_on_commit_callbacks):
+    from campaigns.links import unsubscribe_url
+    from campaigns.services.webhooks_out import webhook_subscription_create
+    from tests.campaigns.webhook_receiver import WebhookReceiver
+
+    secret = "integration-secret-0001"
+    with WebhookReceiver(secret) as receiver:
+        webhook_subscription_create(name="crm", url=receiver.url, secret=secret, event_types=[
+            "recipient.bounced", "recipient.complained", "recipient.unsubscribed"])
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, "mailgun", "hard_bounce", as_provider(sent[0], "mailgun"), event_id="b1")
+            post(client, "mailgun", "hard_bounce", sent[0], event_id="b1")  # replay: no second event
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, "postmark", "complaint", as_provider(sent[1], "postmark"))
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(unsubscribe_url(recipient_id=sent[2].pk).removeprefix("http://testserver"))
+    received = sorted((p["type"], p["data"]["recipient_id"]) for p in receiver.accepted.values())
+    assert received == sorted([
+        ("recipient.bounced", sent[0].pk),
+        ("recipient.complained", sent[1].pk),
+        ("recipient.unsubscribed", sent[1].pk),  # a complaint withdraws consent too
+        ("recipient.unsubscribed", sent[2].pk),
+    ])
+    assert all(r["verified"] and r["code"] == 200 for r in receiver.requests)
+    assert len(receiver.requests) == 4
