@@ -115,6 +115,8 @@ class WebhookDeliveryListApi(GenericAPIView):
 
     required_scope = "admin"
 
+    queryset = WebhookDelivery.objects.none()  # for the schema; get_queryset filters by subscription
+
     def get_queryset(self):
         return WebhookDelivery.objects.filter(subscription_id=self.kwargs["pk"]).prefetch_related("log")
 

@@ -133,11 +133,11 @@ def recipients_skip_suppressed(*, recipients: list[Recipient]) -> tuple[list[Rec
     suppressed = suppressed_emails(emails=[r.email for r in recipients])
     if not suppressed:
         return recipients, 0
-    hit = [r.pk for r in recipients if r.email and r.email.lower() in suppressed]
+    hit = {r.pk for r in recipients if r.email and r.email.lower() in suppressed}
     skipped = Recipient.objects.filter(pk__in=hit, state=Recipient.State.PENDING).update(
         state=Recipient.State.SKIPPED, skip_reason=Recipient.SkipReason.SUPPRESSED,
     )
-    return [r for r in recipients if r.pk not in set(hit)], skipped
+    return [r for r in recipients if r.pk not in hit], skipped
 
 
 # --- tracking events in ---------------------------------------------------------------------------
