@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core import mail
 
 from campaigns.models import Campaign, Recipient, SendWave
@@ -46,7 +47,13 @@ def sent_to() -> set[str]:
 
 def test_nine_local_makes_three_waves_at_the_right_utc_instants(world, campaign,
                                                                   django_capture_on_commit_callbacks):
-    waves = campaign_plan_local_send(campaign=campaign, day=DAY, at="09:00", now=PLANNED_AT)
+    def tick(now: datetime) -> None:
+        """The beat task's minute, with the clock frozen at ``now``."""
+        with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+            campaign_dispatch_due()
+
+    with time_machine.travel(PLANNED_AT, tick=False):
+        waves = campaign_plan_local_send(campaign=campaign, day=DAY, at="09:00")
     assert [(w.send_at, w.time_zones, w.customers) for w in waves] == [
         (at(0), ["Asia/Tokyo"], 1),
         (at(8), ["Europe/Berlin"], 1),
@@ -54,23 +61,25 @@ def test_nine_local_makes_three_waves_at_the_right_utc_instants(world, campaign,
     ]
     assert campaign.status == Campaign.Status.SCHEDULED and campaign.send_at == at(0)
 
-    dispatch(at(0) - (at(1) - at(0)) / 60, django_capture_on_commit_callbacks)  # 23:59: nothing due
+    tick(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
     assert mail.outbox == []
-    dispatch(at(0, 1), django_capture_on_commit_callbacks)
+    tick(at(0, 1))
     assert sent_to() == {world["Asia/Tokyo"].email}
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENDING  # more waves to go
-    dispatch(at(8), django_capture_on_commit_callbacks)
+    tick(at(8))
     assert sent_to() == {world["Asia/Tokyo"].email, world["Europe/Berlin"].email}
-    dispatch(at(13, 59), django_capture_on_commit_callbacks)
+    tick(at(13, 59))
     assert len(mail.outbox) == 2
-    dispatch(at(14), django_capture_on_commit_callbacks)
+    tick(at(14))
     assert sent_to() == {c.email for c in world.values()}
     campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.SENT
-    assert Recipient.objects.filter(campaign=campaign, state=Recipient.State.SENT).count() == 3
+    assert campaign.status == Campaign.Status.SENT and campaign.sent_at == at(14)
+    sent_times = dict(Recipient.objects.filter(campaign=campaign).values_list("customer_id", "sent_at"))
+    assert sent_times == {world["Asia/Tokyo"].pk: at(0, 1), world["Europe/Berlin"].pk: at(8),
+                          world["America/New_York"].pk: at(14)}
     assert set(SendWave.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"sent"}
-    dispatch(at(15), django_capture_on_commit_callbacks)  # nothing is sent twice
+    tick(at(15))  # nothing is sent twice
     assert len(mail.outbox) == 3
 
 
