@@ -19,18 +19,30 @@ from .services.deliverability import suppression_lift
 from .services.webhooks_out import EVENT_TYPES, webhook_delivery_requeue, webhook_url_validate
 
 
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ("email", "reason", "detail", "esp")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if "@" not in email:
+            raise forms.ValidationError("Enter an e-mail address.")
+        active = Suppression.objects.active().filter(email=email).exclude(pk=self.instance.pk)
+        if active.exists():
+            raise forms.ValidationError(f"{email} is already suppressed.")
+        return email
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
+    form = SuppressionForm
     list_display = ("email", "reason", "created_at", "esp", "lifted_at", "lifted_by")
     list_filter = ("reason", ("lifted_at", admin.EmptyFieldListFilter), "esp")
     search_fields = ("email",)
     readonly_fields = ("created_at", "lifted_at", "lifted_by", "lift_note")
     fields = ("email", "reason", "detail", "esp", "created_at", "lifted_at", "lifted_by", "lift_note")
     actions = ["lift_action"]
-
-    def save_model(self, request, obj, form, change):
-        obj.email = obj.email.strip().lower()
-        super().save_model(request, obj, form, change)
 
     @admin.action(description="Lift the selected suppressions (asks for a note)")
     def lift_action(self, request, queryset):

@@ -94,3 +94,13 @@ def test_schedule_local_through_the_api_and_the_command(campaign, make_customers
     assert SendWave.objects.filter(campaign=campaign).count() == 2
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("campaign", "schedule", str(campaign.pk), "--local", "tomorrow 9am")
+
+
+def test_adding_a_suppression_by_hand_lowercases_and_refuses_a_duplicate(admin_client, suppressed):
+    url = "/admin/campaigns/suppression/add/"
+    duplicate = admin_client.post(url, {"email": "BOUNCED@example.com", "reason": "manual"})
+    assert duplicate.status_code == 200 and b"errorlist" in duplicate.content
+    assert admin_client.post(url, {"email": "not-an-address", "reason": "manual"}).status_code == 200
+    assert admin_client.post(url, {"email": " New@Example.com ", "reason": "manual"}).status_code == 302
+    assert Suppression.objects.active().filter(email="new@example.com").exists()
+    assert Suppression.objects.count() == 2
