@@ -373,3 +373,14 @@ def test_bounce_complaint_and_unsubscribe_reach_a_subscribed_integration(client,
     ])
     assert all(r["verified"] and r["code"] == 200 for r in receiver.requests)
     assert len(receiver.requests) == 4
+
+
+@pytest.mark.parametrize("provider", ["amazon_ses", "brevo", "postmark", "sendgrid"])
+@pytest.mark.parametrize("body", ['"just a string"', "[1, 2]", '{"event": {"nested": true}}', "null", "42",
+                                  '{"ts_epoch": "soon", "event": "delivered", "message-id": 7}', "\u00ff\u00fe"])
+def test_odd_json_shapes_are_a_4xx_and_change_nothing(client, sent, provider, body):
+    extra = {"HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification", "HTTP_X_AMZ_SNS_MESSAGE_ID": "1"}
+    response = client.generic("POST", f"/webhooks/esp/{provider}/tracking/", body.encode("latin-1"),
+                              content_type="application/json", **{**auth(), **extra})
+    assert 400 <= response.status_code < 500, response.content
+    _nothing_changed()
