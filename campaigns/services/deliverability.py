@@ -218,7 +218,7 @@ def bounce_kind(event) -> str:
     bounce = raw.get("bounce")
     if isinstance(bounce, dict) and bounce.get("bounceType"):  # Amazon SES
         return HARD if bounce["bounceType"] == "Permanent" else SOFT
-    if raw.get("Type") in ("SoftBounce", "Transient", "DnsError", "AutoResponder"):  # Postmark
+    if raw.get("Type") in ("SoftBounce", "Transient", "DnsError", "VirusNotification"):  # Postmark
         return SOFT
     if raw.get("event") == "soft_bounce":  # Brevo
         return SOFT
@@ -327,6 +327,9 @@ def _apply(event, recipient: Recipient, esp: str, at: datetime, kind: str) -> tu
         suppression_add(email=recipient.email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail, esp=esp)
         recipient_event_emit(event_type="recipient.bounced", recipient=recipient, bounce="hard", detail=detail)
         return "hard bounce: address suppressed", False
+    if etype == EventType.REJECTED:  # the provider refused to send (its own block list, a policy)
+        _set_status(_delivery(recipient, esp), RecipientDelivery.Status.REJECTED, at, detail=detail)
+        return f"rejected by the provider ({event.reject_reason or 'other'})", False
     if etype == EventType.COMPLAINED:
         _set_status(_delivery(recipient, esp), RecipientDelivery.Status.COMPLAINED, at, complained_at=at)
         suppression_add(email=recipient.email, reason=Suppression.Reason.COMPLAINT, detail=detail, esp=esp)

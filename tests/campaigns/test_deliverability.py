@@ -384,3 +384,25 @@ def test_odd_json_shapes_are_a_4xx_and_change_nothing(client, sent, provider, bo
                               content_type="application/json", **{**auth(), **extra})
     assert 400 <= response.status_code < 500, response.content
     _nothing_changed()
+
+
+def test_a_provider_rejection_is_recorded_and_only_a_bad_address_is_suppressed(client, sent):
+    import json
+
+    recipient = as_provider(sent[0], "sendgrid")
+    dropped = [{"email": recipient.email, "timestamp": 1764496800, "event": "dropped", "reason": "Bounced Address",
+                "sg_event_id": "drop-1", "anymail_id": MESSAGE_IDS["sendgrid"]}]
+    response = client.generic("POST", "/webhooks/esp/sendgrid/tracking/", json.dumps(dropped),
+                              content_type="application/json", **auth())
+    assert response.status_code == 200
+    assert Suppression.objects.active().filter(email=recipient.email.lower()).exists()
+
+    other = as_provider(sent[1], "postmark")
+    blocked = {"RecordType": "Bounce", "ID": 99, "Type": "ManuallyDeactivated", "MessageID": MESSAGE_IDS["postmark"],
+               "Email": other.email, "BouncedAt": "2026-11-30T10:00:00Z", "Details": "deactivated by hand"}
+    response = client.generic("POST", "/webhooks/esp/postmark/tracking/", json.dumps(blocked),
+                              content_type="application/json", **auth())
+    assert response.status_code == 200
+    other.delivery.refresh_from_db()
+    assert other.delivery.status == RecipientDelivery.Status.REJECTED
+    assert not Suppression.objects.filter(email=other.email.lower()).exists()
