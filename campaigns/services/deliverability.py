@@ -274,7 +274,7 @@ def tracking_event_record(*, event, esp_name: str) -> str:
         return "unknown message"
     at = event.timestamp or timezone.now()
     kind = bounce_kind(event) if event.event_type == EventType.BOUNCED else ""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the webhook view's transaction, or its own
         stored, created = DeliveryEvent.objects.get_or_create(
             esp=esp, event_id=event_key(event, esp),
             defaults={
