@@ -51,7 +51,8 @@ class CampaignAdmin(admin.ModelAdmin):
         results = campaign_results(campaign=obj)
         rows = [(key, results[key]) for key in (
             "recipients", "holdout", "skipped", "pending", "sent", "failed", "in_doubt", "opened", "clicked",
-            "scanner_flagged", "converted", "revenue", "unsubscribed")]
+            "scanner_flagged", "converted", "revenue", "unsubscribed", "delivered", "bounced", "complained",
+            "machine_opens")]
         rows += [("skipped: " + reason, n) for reason, n in results["skipped_by_reason"].items()]
         for label in ("click_uplift", "purchase_uplift"):
             ci = results[label]
@@ -175,3 +176,6 @@ class RecipientAdmin(admin.ModelAdmin):
     @admin.action(description="Reconcile in-doubt: requeue (send again: may duplicate if it was delivered)")
     def requeue_action(self, request, queryset):
         return self._reconcile(request, queryset, False, "requeued")
+
+
+from . import delivery_admin  # noqa: E402,F401  (registers the deliverability admin)

@@ -1,7 +1,7 @@
 """``/api/v1/`` routes of campaigns (no trailing slashes, like the rest of the API)."""
 from django.urls import path
 
-from . import apis
+from . import apis, delivery_apis
 
 app_name = "campaigns-api"
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("campaigns/<int:pk>/results", apis.CampaignResultsApi.as_view(), name="campaign-results"),
     path("campaigns/<int:pk>/recipients", apis.CampaignRecipientListApi.as_view(), name="campaign-recipients"),
     path("campaigns/<int:pk>/offers", apis.CampaignOffersApi.as_view(), name="campaign-offers"),
+    path("campaigns/<int:pk>/schedule-local", delivery_apis.CampaignScheduleLocalApi.as_view(),
+         name="campaign-schedule-local"),
+    path("webhooks", delivery_apis.WebhookListCreateApi.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>", delivery_apis.WebhookDetailApi.as_view(), name="webhook"),
+    path("webhooks/<int:pk>/deliveries", delivery_apis.WebhookDeliveryListApi.as_view(), name="webhook-deliveries"),
 ]

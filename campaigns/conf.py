@@ -49,6 +49,24 @@ DEFAULTS = {
     "UNSUBSCRIBE_MAILTO": "",
     # Domain used in Message-IDs; "" = the domain of DEFAULT_FROM_EMAIL.
     "MESSAGE_ID_DOMAIN": "",
+    # --- Deliverability (campaigns/services/deliverability.py) ---
+    # A soft bounce re-sends the message at most this many times, this many seconds later.
+    "SOFT_BOUNCE_MAX_RETRIES": 2,
+    "SOFT_BOUNCE_RETRY_SECONDS": 3600,
+    # Opens by a machine (Apple Mail Privacy Protection prefetches with a bare "Mozilla/5.0"):
+    # exact user agents, compared case-insensitively. Opens within SCANNER_MIN_SECONDS_AFTER_SEND
+    # of delivery and known scanner agents count as machine opens too.
+    "MACHINE_OPEN_USER_AGENTS": ["mozilla/5.0"],
+    # --- Outbound webhooks (campaigns/services/webhooks_out.py) ---
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    "WEBHOOK_BACKOFF_SECONDS": 30.0,
+    "WEBHOOK_BACKOFF_MAX_SECONDS": 6 * 3600.0,
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    # --- Local send times (campaigns/services/local_time.py) ---
+    # The shop's time zone for customers without one ("" = settings.TIME_ZONE).
+    "DEFAULT_TIME_ZONE": "",
+    # Shop-wide quiet hours in each recipient's local time, ["21:00", "08:00"], or [] for none.
+    "QUIET_HOURS": [],
 }
 
 
@@ -65,6 +83,15 @@ class CampaignsSettings:
     SCANNER_USER_AGENTS: list
     UNSUBSCRIBE_MAILTO: str
     MESSAGE_ID_DOMAIN: str
+    SOFT_BOUNCE_MAX_RETRIES: int
+    SOFT_BOUNCE_RETRY_SECONDS: float
+    MACHINE_OPEN_USER_AGENTS: list
+    WEBHOOK_MAX_ATTEMPTS: int
+    WEBHOOK_BACKOFF_SECONDS: float
+    WEBHOOK_BACKOFF_MAX_SECONDS: float
+    WEBHOOK_TIMEOUT_SECONDS: float
+    DEFAULT_TIME_ZONE: str
+    QUIET_HOURS: list
 
 
 def campaigns_settings() -> CampaignsSettings:

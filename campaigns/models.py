@@ -149,6 +149,7 @@ class Recipient(models.Model):
         NO_EMAIL = "no_email", "no e-mail address"
         FREQUENCY_CAP = "frequency_cap", "frequency cap reached"
         NO_ITEMS = "no_items", "no items to recommend"
+        SUPPRESSED = "suppressed", "address suppressed (bounce or complaint)"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
     run = models.PositiveIntegerField(default=1)
@@ -216,3 +217,15 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"click {self.item_id} by recipient {self.recipient_id}"
+
+
+from campaigns.delivery_models import (  # noqa: E402,F401  (registered with the campaigns app)
+    DeliveryEvent,
+    LocalSendPlan,
+    RecipientDelivery,
+    SendWave,
+    Suppression,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)

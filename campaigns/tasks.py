@@ -44,3 +44,54 @@ def campaign_dispatch_due_task() -> list[int]:
     from campaigns.services.schedule import campaign_dispatch_due
 
     return campaign_dispatch_due()
+
+
+@shared_task(name="campaigns.tasks.recipient_resend_task")
+def recipient_resend_task(recipient_id: int) -> str:
+    """A soft-bounced recipient's next try."""
+    from campaigns.services.deliverability import recipient_resend
+
+    return recipient_resend(recipient_id=recipient_id)
+
+
+@shared_task(name="campaigns.tasks.webhook_deliver_task")
+def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt at an outbound webhook; a failure schedules the next one after the backoff."""
+    from celery import current_app
+    from django.utils import timezone
+
+    from campaigns.services.webhooks_out import webhook_deliver
+
+    delivery = webhook_deliver(delivery_id=delivery_id)
+    if delivery is None:
+        return "not due"
+    if delivery.status == delivery.Status.PENDING and not current_app.conf.task_always_eager:
+        countdown = max((delivery.next_attempt_at - timezone.now()).total_seconds(), 0)
+        webhook_deliver_task.apply_async((delivery_id,), countdown=countdown)
+    return delivery.status
+
+
+@shared_task(name="campaigns.tasks.webhook_retry_due_task")
+def webhook_retry_due_task() -> int:
+    """Every minute (beat): deliveries whose retry is due, in case a countdown task was lost."""
+    from campaigns.services.webhooks_out import webhook_deliveries_due
+
+    due = webhook_deliveries_due()
+    for pk in due:
+        webhook_deliver_task.delay(pk)
+    return len(due)
+
+
+@shared_task(name="campaigns.tasks.recommendations_refreshed_emit_task")
+def recommendations_refreshed_emit_task(version_id: int, customer_ids: list[int] | None = None) -> int:
+    from campaigns.services.webhooks_out import recommendations_refreshed_emit
+
+    return recommendations_refreshed_emit(version_id=version_id, customer_ids=customer_ids)
+
+
+@shared_task(name="campaigns.tasks.campaign_wave_run_task")
+def campaign_wave_run_task(wave_id: int) -> dict:
+    """One local-time wave of a campaign (built on the first wave)."""
+    from campaigns.services.local_time import campaign_wave_run
+
+    return campaign_wave_run(wave_id=wave_id)

@@ -38,7 +38,7 @@ def _recipient(token: str, salt: str) -> tuple[Recipient | None, list[int] | Non
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     payload = token_load(salt=OPEN_SALT, token=token)
     if payload:
-        recipient_open(recipient_id=payload[0])
+        recipient_open(recipient_id=payload[0], user_agent=request.headers.get("User-Agent", ""))
     # Always the pixel: a broken image in an e-mail helps nobody.
     return HttpResponse(PIXEL, content_type="image/gif")
 

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from crm.email_providers import is_provider_url, provider_email_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
     "crm.apps.CrmConfig",
     "recommendations.apps.RecommendationsConfig",
     "campaigns.apps.CampaignsConfig",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -155,9 +158,24 @@ ARTIFACTS_DIR = Path(env("ARTIFACTS_DIR", default=str(BASE_DIR / "var" / "artifa
 
 # --- E-mail -------------------------------------------------------------------------------------
 # EMAIL_URL: unset -> console backend; smtp://user:pass@host:port, smtp+tls://..., or
-# consolemail:// / filemail:///path / memorymail://.
+# consolemail:// / filemail:///path / memorymail://; or a provider through django-anymail
+# (crm/email_providers.py): amazonses://, mailgun://KEY@domain, postmark://TOKEN, sendgrid://KEY, brevo://KEY.
 EMAIL_URL = env("EMAIL_URL", default="consolemail://")
-_email = env.email_url("EMAIL_URL", default="consolemail://")
+# Anymail's webhooks (/webhooks/esp/<provider>/tracking/) refuse every request while this is empty.
+ANYMAIL = {
+    "WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default=""),  # "user:password" (basic auth)
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+    "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env("SENDGRID_WEBHOOK_VERIFICATION_KEY", default=""),
+}
+ANYMAIL = {key: value for key, value in ANYMAIL.items() if value}
+EMAIL_PROVIDER = ""  # the anymail provider of EMAIL_URL, "" for SMTP / console / file
+if is_provider_url(EMAIL_URL):
+    _provider = provider_email_settings(EMAIL_URL)
+    ANYMAIL.update(_provider["ANYMAIL"])
+    EMAIL_PROVIDER = _provider["EMAIL_PROVIDER"]
+    _email = {"EMAIL_BACKEND": _provider["EMAIL_BACKEND"]}
+else:
+    _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25

@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", include("campaigns.api_urls")),
     path("api/v1/", include("crm.api_urls")),
     path("t/", include("campaigns.tracking_urls")),
+    path("webhooks/esp/", include("campaigns.esp_webhooks")),
     path("", include("crm.site_urls")),
 ]

@@ -26,6 +26,7 @@ from campaigns.selectors import (
     recently_sent_item_ids,
     recommendation_snapshots_for_customers,
 )
+from campaigns.services.deliverability import suppressed_emails
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) ->
     if campaign.channel == Campaign.Channel.EMAIL and campaign.frequency_cap_count:
         sends = recent_send_counts(customer_ids=ids, days=campaign.frequency_cap_days)
     reasons = {row[0]: _skip_reason(campaign, row, sends) for row in rows}
+    if campaign.channel == Campaign.Channel.EMAIL:  # hard bounces and complaints are never mailed again
+        suppressed = suppressed_emails(emails=[row[1] for row in rows if not reasons[row[0]]])
+        reasons.update({row[0]: Recipient.SkipReason.SUPPRESSED for row in rows
+                        if not reasons[row[0]] and row[1] and row[1].lower() in suppressed})
     eligible = [row for row in rows if not reasons[row[0]]]
     customers = [CustomerRef(pk=row[0], country=row[4]) for row in eligible]
     demote = recently_sent_item_ids(customer_ids=[c.pk for c in customers], exclude_campaign_run=(campaign.pk, run))

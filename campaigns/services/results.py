@@ -80,11 +80,17 @@ def campaign_conversions_update(*, campaign: Campaign) -> int:
                         outcome[recipient_id] = (min(first, occurred_at), revenue + amount)
     Recipient.objects.filter(campaign=campaign).exclude(pk__in=list(outcome)).filter(
         converted_at__isnull=False).update(converted_at=None, revenue=0)
-    changed = []
+    changed, newly = [], []
     for recipient in Recipient.objects.filter(pk__in=list(outcome)).only("pk", "converted_at", "revenue"):
+        if recipient.converted_at is None:
+            newly.append(recipient.pk)
         recipient.converted_at, recipient.revenue = outcome[recipient.pk]
         changed.append(recipient)
     Recipient.objects.bulk_update(changed, ["converted_at", "revenue"], batch_size=1000)
+    if newly:
+        from campaigns.services.webhooks_out import conversions_emit
+
+        conversions_emit(recipient_ids=newly)
     return len(changed)
 
 
@@ -151,6 +157,11 @@ def campaign_results(*, campaign: Campaign, run: int | None = None, refresh: boo
         flagged=Count("id", filter=Q(click_flagged=True)),
         unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
         revenue=Sum("revenue"),
+        # From provider webhooks (campaigns/services/deliverability.py); machine opens are no opens.
+        delivered=Count("id", filter=Q(delivery__delivered_at__isnull=False)),
+        bounced=Count("id", filter=Q(delivery__status="bounced")),
+        complained=Count("id", filter=Q(delivery__complained_at__isnull=False)),
+        machine_opens=Count("id", filter=Q(delivery__machine_opened_at__isnull=False, opened_at__isnull=True)),
     )
     n_sent = states.get(Recipient.State.SENT, 0)
     n_holdout = states.get(Recipient.State.HOLDOUT, 0)
@@ -171,6 +182,10 @@ def campaign_results(*, campaign: Campaign, run: int | None = None, refresh: boo
         "scanner_flagged": agg["flagged"],
         "converted": agg["converted"],
         "unsubscribed": agg["unsubscribed"],
+        "delivered": agg["delivered"],
+        "bounced": agg["bounced"],
+        "complained": agg["complained"],
+        "machine_opens": agg["machine_opens"],
         "revenue": f"{Decimal(agg['revenue'] or 0):.2f}",
         "open_rate": agg["opened"] / n_sent if n_sent else None,
         "click_rate": agg["clicked"] / n_sent if n_sent else None,

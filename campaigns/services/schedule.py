@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, LocalSendPlan, SendWave
 from campaigns.services.build import CampaignStateError, campaign_build
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,13 @@ def campaign_schedule(*, campaign: Campaign, send_at: datetime | None = None, cr
         campaign.send_at = None
     campaign.status = Campaign.Status.SCHEDULED
     campaign.save(update_fields=["periodic_task", "send_at", "status", "updated_at"])
+    local_plan_clear(campaign=campaign)  # a plain schedule replaces a "local time" one
     return campaign
+
+
+def local_plan_clear(*, campaign: Campaign) -> None:
+    LocalSendPlan.objects.filter(campaign=campaign).delete()
+    SendWave.objects.filter(campaign=campaign, status=SendWave.Status.PLANNED).delete()
 
 
 def campaign_dispatch_due(*, now: datetime | None = None) -> list[int]:
@@ -66,7 +72,8 @@ def campaign_dispatch_due(*, now: datetime | None = None) -> list[int]:
 
     now = now or timezone.now()
     due = Campaign.objects.filter(
-        status=Campaign.Status.SCHEDULED, send_at__lte=now, periodic_task__isnull=True
+        status=Campaign.Status.SCHEDULED, send_at__lte=now, periodic_task__isnull=True,
+        local_send_plan__isnull=True,  # local-time campaigns go wave by wave (services/local_time.py)
     ).values_list("pk", flat=True)
     started = []
     for campaign_id in list(due):
@@ -76,6 +83,9 @@ def campaign_dispatch_due(*, now: datetime | None = None) -> list[int]:
         if claimed:
             started.append(campaign_id)
             campaign_run_task.delay_on_commit(campaign_id)
+    from campaigns.services.local_time import local_waves_dispatch_due
+
+    local_waves_dispatch_due(now=now)
     return started
 
 

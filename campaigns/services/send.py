@@ -29,6 +29,14 @@ from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
 from campaigns.services.build import CampaignStateError
+from campaigns.services.deliverability import (
+    AnymailError,
+    recipient_delivery_accepted,
+    recipients_skip_suppressed,
+    send_error_outcome,
+    send_error_text,
+)
+from campaigns.services.local_time import recipients_outside_quiet_hours
 from campaigns.services.render import campaign_templates_validate, message_id_for, recipient_message
 from campaigns.templating import CampaignTemplateError
 
@@ -118,18 +126,21 @@ def _pending(recipient_ids: list[int]):
     )
 
 
-def recipient_batch_send(*, recipient_ids: list[int]) -> BatchResult:
+def recipient_batch_send(*, recipient_ids: list[int], resend: bool = False) -> BatchResult:
     """Send the still-pending recipients among ``recipient_ids`` over one SMTP connection.
 
+    ``resend``: a soft-bounce re-send, allowed after the run finished (not when paused/cancelled).
     Raises one of ``TRANSIENT_SEND_ERRORS`` when the batch should be retried later.
     """
     result = BatchResult()
     recipients = list(_pending(recipient_ids))
     result.not_claimed = len(set(recipient_ids)) - len(recipients)
+    recipients, result.skipped = recipients_skip_suppressed(recipients=recipients)
     if not recipients:
         return result
     campaign = recipients[0].campaign
-    if campaign.status not in (Campaign.Status.SENDING,):
+    sendable = (Campaign.Status.SENDING, Campaign.Status.SENT, Campaign.Status.SCHEDULED, Campaign.Status.READY)
+    if campaign.status not in (sendable if resend else (Campaign.Status.SENDING,)):
         logger.info("campaign %s is %s: batch not sent", campaign.pk, campaign.status)
         return result
     sends = {}
@@ -198,12 +209,26 @@ def _send_one(recipient: Recipient, connection, sends: dict[int, int], throttle:
         sending.update(error=f"in doubt: {exc!r}"[:2000])
         result.in_doubt += 1
         raise
+    except AnymailError as exc:  # a provider's API (before OSError: requests' errors are OSErrors)
+        outcome = send_error_outcome(exc)
+        if outcome == "failed":
+            sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error=send_error_text(exc))
+            result.failed += 1
+            return
+        if outcome == "deferred":
+            sending.update(state=Recipient.State.PENDING, error=send_error_text(exc))
+            result.deferred += 1
+            return
+        sending.update(error=f"in doubt: {send_error_text(exc)}"[:2000])
+        result.in_doubt += 1
+        raise ConnectionError(send_error_text(exc)[:200]) from exc
     except OSError as exc:  # connection reset, timeout: no reply, so the outcome is unknown
         sending.update(error=f"in doubt: {exc!r}"[:2000])
         result.in_doubt += 1
         raise
     if delivered:
         sending.update(state=Recipient.State.SENT, sent_at=timezone.now(), error="")
+        recipient_delivery_accepted(recipient=recipient, message=message, esp=getattr(connection, "esp_name", ""))
         result.sent += 1
     else:
         sending.update(state=Recipient.State.FAILED, failed_at=timezone.now(), error="no valid address")
@@ -232,8 +257,6 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     ``wait=False`` enqueues one Celery task per batch after the transaction commits. Running it
     again is safe: only ``pending`` rows are claimed; ``sending`` rows are reported in doubt.
     """
-    from campaigns.tasks import campaign_send_batch_task
-
     if campaign.channel == Campaign.Channel.OFFER_LIST:
         raise CampaignStateError(OFFER_LIST_NOT_SENT.format(id=campaign.pk))
     run = campaign.current_run
@@ -250,6 +273,13 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
         Recipient.objects.filter(campaign=campaign, run=run, state=Recipient.State.PENDING)
         .order_by("pk").values_list("pk", flat=True)
     )
+    ids, waiting = recipients_outside_quiet_hours(campaign=campaign, recipient_ids=ids)  # the rest: waves
+    return _send_in_batches(campaign, ids, wait=wait, finish=not waiting)
+
+
+def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: bool) -> SendReport:
+    from campaigns.tasks import campaign_send_batch_task
+
     size = campaigns_settings().SEND_BATCH_SIZE
     batches = [ids[i:i + size] for i in range(0, len(ids), size)]
     if not wait and current_app.conf.task_always_eager:
@@ -259,10 +289,23 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
             _batch_send_inline(batch)
         else:
             campaign_send_batch_task.delay_on_commit(batch)
-    if wait or not batches:
+    if finish and (wait or not batches):
         campaign_send_finish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign_send_report(campaign=campaign, batches=len(batches))
+
+
+def campaign_send_recipients(*, campaign: Campaign, recipient_ids: list[int], finish: bool,
+                             wait: bool = False) -> SendReport:
+    """Send some pending recipients of the current run (one local-time wave); ``finish``: the last wave."""
+    started = Campaign.objects.filter(pk=campaign.pk).exclude(
+        status__in=[Campaign.Status.BUILDING, Campaign.Status.CANCELLED, Campaign.Status.DRAFT,
+                    Campaign.Status.PAUSED]
+    ).update(status=Campaign.Status.SENDING)
+    if not started:
+        campaign.refresh_from_db()
+        raise CampaignStateError(CANNOT_SEND.format(id=campaign.pk, status=campaign.status))
+    return _send_in_batches(campaign, recipient_ids, wait=wait, finish=finish)
 
 
 def _batch_send_inline(recipient_ids: list[int]) -> None:
@@ -298,11 +341,16 @@ def campaign_send_finish(*, campaign_id: int) -> bool:
     if Recipient.objects.filter(campaign=campaign, run=campaign.current_run, state=Recipient.State.PENDING).exists():
         return False
     status = Campaign.Status.SCHEDULED if campaign.is_recurring else Campaign.Status.SENT
-    return bool(
+    finished = bool(
         Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
             status=status, sent_at=timezone.now()
         )
     )
+    if finished:
+        from campaigns.services.webhooks_out import campaign_sent_emit
+
+        campaign_sent_emit(campaign=campaign)
+    return finished
 
 
 def recipient_reconcile(*, recipient_ids: list[int], delivered: bool) -> int:

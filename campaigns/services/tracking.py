@@ -23,8 +23,17 @@ SCANNER_TOO_SOON = "clicked within seconds of delivery"
 SCANNER_ALL_LINKS = "every link clicked within seconds"
 
 
-def recipient_open(*, recipient_id: int, at: datetime | None = None) -> bool:
-    """Record the first open; later opens change nothing. True when this was the first."""
+def recipient_open(*, recipient_id: int, at: datetime | None = None, user_agent: str = "") -> bool:
+    """Record the first open; later opens change nothing. True when this was the first.
+
+    A machine's fetch (Apple Mail Privacy Protection's bare "Mozilla/5.0", a scanner) is kept
+    apart as a machine open: it counts in no open rate.
+    """
+    from campaigns.services.deliverability import machine_open_record, user_agent_is_machine
+
+    if user_agent and user_agent_is_machine(user_agent):
+        machine_open_record(recipient_id=recipient_id, at=at or timezone.now())
+        return False
     return bool(
         Recipient.objects.filter(pk=recipient_id, opened_at__isnull=True).update(opened_at=at or timezone.now())
     )
@@ -111,6 +120,10 @@ def _recipient_click_state_update(recipient_id: int, at: datetime) -> None:
 
 def recipient_unsubscribe(*, recipient: Recipient, at: datetime | None = None) -> bool:
     """RFC 8058 one-click unsubscribe: withdraw the customer's e-mail consent. False if already out."""
+    from campaigns.services.webhooks_out import recipient_event_emit
+
     at = at or timezone.now()
     Recipient.objects.filter(pk=recipient.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=at)
-    return customer_unsubscribe(customer=recipient.customer, at=at)
+    withdrawn = customer_unsubscribe(customer=recipient.customer, at=at)
+    recipient_event_emit(event_type="recipient.unsubscribed", recipient=recipient)
+    return withdrawn

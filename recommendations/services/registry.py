@@ -8,6 +8,7 @@ from django.utils import timezone
 from crm.models import Customer, Item
 
 from ..models import ModelVersion, Recommendation
+from ..signals import recommendations_refreshed
 
 
 class ActivationError(ValueError):
@@ -38,6 +39,9 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     version.activated_at = timezone.now()
     version.previous = previous
     version.save(update_fields=["is_active", "status", "activated_at", "previous"])
+    transaction.on_commit(
+        lambda: recommendations_refreshed.send(sender=ModelVersion, version=version, customer_ids=None)
+    )
     return version
 
 

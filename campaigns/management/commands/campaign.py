@@ -4,7 +4,8 @@
     python manage.py campaign build ID
     python manage.py campaign send ID [--async]
     python manage.py campaign pause|resume|cancel ID
-    python manage.py campaign schedule ID (--at 2026-05-01T09:00:00+00:00 | --cron "0 9 * * 1")
+    python manage.py campaign schedule ID (--at 2026-05-01T09:00:00+00:00 | --cron "0 9 * * 1"
+                                           | --local "2026-05-01 09:00")
     python manage.py campaign results ID [--json]
     python manage.py campaign offers ID --format csv|json [--out FILE]
 
@@ -51,6 +52,7 @@ class Command(BaseCommand):
                 when = p.add_mutually_exclusive_group(required=True)
                 when.add_argument("--at", help="ISO 8601 send time (one-off).")
                 when.add_argument("--cron", help='Crontab "minute hour day month weekday" (recurring).')
+                when.add_argument("--local", help='"YYYY-MM-DD HH:MM": that time in each recipient\'s time zone.')
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "create":
@@ -102,6 +104,8 @@ class Command(BaseCommand):
     def _schedule(self, campaign: Campaign, options) -> None:
         from campaigns.services.schedule import campaign_schedule
 
+        if options.get("local"):
+            return self._schedule_local(campaign, options["local"])
         send_at = None
         if options["at"]:
             try:
@@ -112,6 +116,19 @@ class Command(BaseCommand):
                 raise CommandError("--at needs a UTC offset, e.g. 2026-05-01T09:00:00+00:00.")
         campaign_schedule(campaign=campaign, send_at=send_at, crontab=options["cron"])
         self.stdout.write(f"campaign {campaign.pk} scheduled")
+
+    def _schedule_local(self, campaign: Campaign, value: str) -> None:
+        from campaigns.services.local_time import campaign_plan_local_send
+
+        day, _, clock = value.strip().partition(" ")
+        try:
+            parsed_day = datetime.strptime(day, "%Y-%m-%d").date()
+        except ValueError as exc:
+            raise CommandError(f'--local: expected "YYYY-MM-DD HH:MM", got {value!r}.') from exc
+        waves = campaign_plan_local_send(campaign=campaign, day=parsed_day, at=clock.strip())
+        for wave in waves:
+            self.stdout.write(f"{wave.send_at.isoformat()}  {wave.customers:>7}  {', '.join(wave.time_zones)}")
+        self.stdout.write(f"campaign {campaign.pk} scheduled in {len(waves)} wave(s)")
 
     def _pause(self, campaign: Campaign, options) -> None:
         from campaigns.services.schedule import campaign_pause

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 DISPATCHER = "campaigns: dispatch due one-off campaigns"
+WEBHOOK_RETRIES = "campaigns: retry due outbound webhooks"
 REFRESH = "recommendations: nightly embed, train, evaluate, promote, score"
 
 
@@ -24,6 +25,12 @@ class Command(BaseCommand):
         task, created = PeriodicTask.objects.update_or_create(
             name=DISPATCHER,
             defaults={"task": "campaigns.tasks.campaign_dispatch_due_task", "crontab": every_minute,
+                      "interval": None, "enabled": True},
+        )
+        self.stdout.write(f"{'created' if created else 'updated'}: {task.name}")
+        task, created = PeriodicTask.objects.update_or_create(
+            name=WEBHOOK_RETRIES,
+            defaults={"task": "campaigns.tasks.webhook_retry_due_task", "crontab": every_minute,
                       "interval": None, "enabled": True},
         )
         self.stdout.write(f"{'created' if created else 'updated'}: {task.name}")
