@@ -107,7 +107,7 @@ def test_admin_creates_a_key_and_shows_it_once(staff_client):
     response = staff_client.post("/admin/crm/apikey/add/", {"name": "app", "scopes": ["read"], "is_active": "on"})
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     raw_key = response.context["raw_key"]
-    assert f'user-select:all">{raw_key}</code>' in response.content.decode()
+    assert f'class="raw-api-key">{raw_key}</code>' in response.content.decode()
     assert raw_key not in response.cookies.output()
     assert not list(response.context["messages"])
     key = ApiKey.objects.get(name="app")
