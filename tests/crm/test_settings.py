@@ -29,7 +29,7 @@ def test_defaults_are_embedded():
     assert s["eager"] is True
     assert s["broker"] == "memory://localhost/"
     assert s["db"] == "django.db.backends.sqlite3"
-    assert s["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert s["email"] == "crm.mail.OneLineConsoleBackend"  # one line per message
 
 
 def test_broker_and_database_from_environment():
@@ -82,3 +82,18 @@ def test_file_email_keeps_an_absolute_path():
     s = _settings(EMAIL_URL="filemail:///var/tmp/outbox")
     assert s["email"] == "django.core.mail.backends.filebased.EmailBackend"
     assert s["email_path"] == "/var/tmp/outbox"
+
+
+def test_console_backend_prints_one_line_per_message():
+    import io
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from crm.mail import OneLineConsoleBackend
+
+    stream = io.StringIO()
+    backend = OneLineConsoleBackend(stream=stream)
+    messages = [EmailMultiAlternatives(f"Picks {n}", "body\n" * 50, "shop@example.com", [f"c{n}@example.com"])
+                for n in range(3)]
+    assert backend.send_messages(messages) == 3
+    assert stream.getvalue().splitlines() == [f"e-mail to c{n}@example.com: Picks {n}" for n in range(3)]
