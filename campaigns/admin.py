@@ -27,6 +27,7 @@ from .presentation import (
     funnel_rows,
     item_performance,
     item_performance_chart,
+    preview_without_tracking,
     recipient_counts,
     results_summary,
     uplift_chart,
@@ -72,6 +73,17 @@ class CampaignAdmin(admin.ModelAdmin):
         ("Record", {"fields": ("current_run", "built_at", "sent_at", "created_at", "updated_at"),
                     "classes": ("collapse",)}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.status not in LOCKED:
+            return fieldsets
+        # Read-only view: the holdout as a percentage rather than the raw fraction.
+        return [(name, {**options, "fields": tuple("holdout_percent" if f == "holdout_share" else f
+                                                   for f in options["fields"])}) for name, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "holdout_percent")
 
     def has_change_permission(self, request, obj=None) -> bool:
         """A campaign being built, sending or sent is a record: view it, do not edit it."""
@@ -174,7 +186,8 @@ class CampaignAdmin(admin.ModelAdmin):
             chosen = recipients.order_by("pk")[random.randrange(total)]
         choices = [(r.pk, customer_label(r.customer)) for r in recipients.order_by("pk")[:30]]
         return {"preview_recipient": chosen, "preview_customer": customer_label(chosen.customer),
-                "preview": recipient_render(recipient=chosen), "preview_choices": choices, "preview_total": total}
+                "preview": preview_without_tracking(recipient_render(recipient=chosen), recipient=chosen),
+                "preview_choices": choices, "preview_total": total}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
@@ -403,7 +416,7 @@ class RecipientAdmin(admin.ModelAdmin):
         recipient = get_object_or_404(Recipient.objects.select_related("customer", "campaign"), pk=pk)
         if not self.has_view_permission(request, recipient):
             return HttpResponse(status=403)
-        rendered = recipient_render(recipient=recipient)
+        rendered = preview_without_tracking(recipient_render(recipient=recipient), recipient=recipient)
         context = {**self.admin_site.each_context(request), "recipient": recipient, "rendered": rendered,
                    "customer": customer_label(recipient.customer), "title": f"Preview: {rendered.subject}",
                    "opts": self.model._meta}

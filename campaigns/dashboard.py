@@ -58,6 +58,9 @@ def headline() -> dict[str, Any]:
 def events_chart(days: int = EVENT_DAYS) -> dict:
     """Events per day over the last ``days`` days, one line per kind (views, carts, purchases)."""
     today = timezone.localdate()
+    latest = Interaction.objects.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    if latest is not None:  # imported or demo data may stop before today: end the axis at the last event
+        today = min(today, timezone.localdate(latest))
     start = today - timedelta(days=days - 1)
     rows = (
         Interaction.objects.filter(occurred_at__date__gte=start, kind__in=list(KIND_LABELS))

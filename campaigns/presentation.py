@@ -5,17 +5,21 @@ Nothing here writes; the numbers come from ``services.results.campaign_results``
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.html import escape
 
 from crm.charts import chart, dataset, money, percent
 from crm.models import Interaction, Item
 
 from .conf import campaigns_settings
+from .links import click_url, open_url, unsubscribe_url
 from .models import Campaign, Click, Recipient
 
 STATUS_HELP = {
@@ -87,7 +91,10 @@ def uplift_chart(results: dict) -> dict | None:
         "uplift vs holdout", [ci["uplift"] for _, ci in rows], 0,
         errorBars=[[ci["ci_low"], ci["ci_high"]] for _, ci in rows])],
         horizontal=True, x_percent=True, x_title="difference in share of customers (95% interval)")
-    spec["options"]["scales"]["x"]["beginAtZero"] = True
+    low = min(0.0, *(ci["ci_low"] for _, ci in rows))
+    high = max(0.0, *(ci["ci_high"] for _, ci in rows))
+    pad = (high - low) * 0.05 or 0.01
+    spec["options"]["scales"]["x"].update({"min": low - pad, "max": high + pad, "beginAtZero": False})
     return spec
 
 
@@ -207,3 +214,25 @@ def recipient_counts(*, campaign: Campaign) -> dict[str, int]:
         failed=Count("id", filter=Q(state=Recipient.State.FAILED)),
     )
     return agg
+
+
+PREVIEW_LINK = "#preview-link-disabled"
+
+
+def preview_without_tracking(rendered, *, recipient: Recipient):
+    """The rendered e-mail with its tracked links and open pixel defused.
+
+    Looking at a preview in the admin must not record an open for the customer (the pixel would load)
+    nor a click or an unsubscribe (a link followed inside the frame).
+    """
+    urls = [open_url(recipient_id=recipient.pk), unsubscribe_url(recipient_id=recipient.pk)]
+    urls += [click_url(recipient_id=recipient.pk, item_id=entry["item_id"]) for entry in recipient.items or []]
+    html, text = str(rendered.html), str(rendered.text)
+    for url in urls:
+        for form in {url, escape(url)}:
+            html = html.replace(form, PREVIEW_LINK)
+            text = text.replace(form, PREVIEW_LINK)
+    # Any other tracked link a custom template builds (same prefix) is defused too.
+    prefix = re.escape(open_url(recipient_id=recipient.pk).split("/o/")[0] + "/")  # the tracking root, e.g. /t/
+    pattern = re.compile(prefix + r"[^\s\"'<>]*")
+    return replace(rendered, html=pattern.sub(PREVIEW_LINK, html), text=pattern.sub(PREVIEW_LINK, text))

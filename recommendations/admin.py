@@ -48,8 +48,10 @@ def metric_value(metrics: dict, name: str) -> float | None:
 
 def _format_value(value: Any, *, fixed: bool = False) -> str:
     """Metrics (``fixed``) get four decimals so columns line up; other numbers their natural precision."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         if abs(value) >= 1000:
             return f"{value:,.1f}"
@@ -84,7 +86,7 @@ def _metric_cell(values: dict, name: str) -> str:
     value = values.get(name)
     if value is None or value == "—":
         return "n/a"
-    text = _format_value(value, fixed=isinstance(value, float))
+    text = _format_value(value, fixed=isinstance(value, float) and not name.endswith("seconds"))
     se = values.get(f"{name}_se")
     if isinstance(se, int | float) and not isinstance(se, bool):
         text += f" ± {se:.4f}"
@@ -230,7 +232,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ("Offline evaluation", {"fields": ("metrics_table", "quality_chart", "candidates_table"),
                                 "description": "Measured on each customer's last purchases, hidden from training. "
                                                "Higher is better for every measure."}),
-        ("Training", {"fields": ("params_table", "data_stats_table", "timings_table", "artifact_stored")}),
+        ("Training details (for data scientists)", {"fields": ("params_table", "data_stats_table", "timings_table",
+                                                               "artifact_stored"), "classes": ("collapse",)}),
         ("Serving", {"fields": ("recommendation_count", "notes")}),
     )
 

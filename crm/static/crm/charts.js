@@ -20,6 +20,10 @@
         var meta = chart.getDatasetMeta(i);
         var scale = horizontal ? chart.scales[meta.xAxisID] : chart.scales[meta.yAxisID];
         ctx.save();
+        var area = chart.chartArea;
+        ctx.beginPath();
+        ctx.rect(area.left - 8, area.top - 8, area.right - area.left + 16, area.bottom - area.top + 16);
+        ctx.clip();
         ctx.strokeStyle = "#111827";
         ctx.lineWidth = 1.5;
         meta.data.forEach(function (element, j) {
