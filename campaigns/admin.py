@@ -79,11 +79,18 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj is None or obj.status not in LOCKED:
             return fieldsets
         # Read-only view: the holdout as a percentage rather than the raw fraction.
-        return [(name, {**options, "fields": tuple("holdout_percent" if f == "holdout_share" else f
-                                                   for f in options["fields"])}) for name, options in fieldsets]
+        swap = {"holdout_share": "holdout_percent", "audience": "audience_display"}
+        fieldsets = [(name, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])})
+                     for name, options in fieldsets]
+        # A sent campaign is read for its results: they come first.
+        return sorted(fieldsets, key=lambda fieldset: fieldset[0] != "Results")
 
     def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "holdout_percent")
+        return (*super().get_readonly_fields(request, obj), "holdout_percent", "audience_display")
+
+    @admin.display(description="audience")
+    def audience_display(self, obj: Campaign) -> str:
+        return str(obj.audience) if obj.audience_id else "every customer"
 
     def has_change_permission(self, request, obj=None) -> bool:
         """A campaign being built, sending or sent is a record: view it, do not edit it."""

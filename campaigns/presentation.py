@@ -94,7 +94,8 @@ def uplift_chart(results: dict) -> dict | None:
     low = min(0.0, *(ci["ci_low"] for _, ci in rows))
     high = max(0.0, *(ci["ci_high"] for _, ci in rows))
     pad = (high - low) * 0.05 or 0.01
-    spec["options"]["scales"]["x"].update({"min": low - pad, "max": high + pad, "beginAtZero": False})
+    spec["options"]["scales"]["x"].update({"suggestedMin": low - pad, "suggestedMax": high + pad,
+                                           "beginAtZero": False})
     return spec
 
 

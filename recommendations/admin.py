@@ -125,7 +125,8 @@ def metrics_table(metrics: dict | None) -> str:
             if not isinstance(values, dict):
                 continue
             baselines = values.get("baselines") if isinstance(values.get("baselines"), dict) else {}
-            columns = [values, *[b for b in baselines.values() if isinstance(b, dict)]]
+            baselines = {name: b for name, b in baselines.items() if isinstance(b, dict) and b}
+            columns = [values, *baselines.values()]
             header = format_html_join("", "<th>{}</th>", (
                 (label,) for label in ["this version", *(f"vs {algorithm_label(b)}" for b in baselines)]))
             parts.append(format_html(
@@ -188,7 +189,11 @@ def quality_chart(current: ModelVersion | None = None, limit: int = 15) -> dict:
             datasets.append(dataset(f"{task_label(task)}: {label}" if len(tasks) > 1 else label, values,
                                     index * 2 + offset, errorBars=bars if any(bars) else None))
     labels = [f"v{v.pk}{' (serving)' if v.is_active else ''}" for v in versions]
-    return chart("bar", labels, datasets, y_title="higher is better")
+    spec = chart("bar", labels, datasets, y_title="higher is better")
+    tops = [bar[1] for ds in datasets for bar in (ds.get("errorBars") or []) if bar]
+    if tops:  # leave room for the whiskers
+        spec["options"]["scales"]["y"]["suggestedMax"] = max(tops) * 1.05
+    return spec
 
 
 def progress_bar(fraction: float) -> str:
