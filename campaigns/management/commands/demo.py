@@ -1,3 +1,4 @@
+import os
 import secrets
 
 from django.conf import settings
@@ -30,6 +31,15 @@ class Command(BaseCommand):
         if customers < 1 or items < 1:
             raise CommandError("--customers and --items must be at least 1.")
         out = self.stdout.write
+        # The language model's loader draws progress bars of its own; the summary says what matters.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - the text model is optional
+            pass
         if Customer.objects.exists():
             out(f"1/4 Shop: {Customer.objects.count():,} customers already there, left as they are.")
         else:
