@@ -132,6 +132,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tailored <hello@localhos
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute base for links inside e-mails (tracking, unsubscribe).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Currency of revenue shown in the admin (amounts stored per item keep their own currency).
+TAILORED_CURRENCY = env("TAILORED_CURRENCY", default="EUR")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Unset broker: every task runs eagerly, in-process. Set it (redis://...) for real workers.

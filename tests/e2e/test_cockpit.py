@@ -82,7 +82,7 @@ def demo_shop(settings, live_server, tmp_path):
 @pytest.fixture
 def wide_page(browser):
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(60_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -164,7 +164,7 @@ def test_cockpit_tour(live_server, wide_page, demo_shop, django_user_model, tmp_
     shoot(page, "cockpit-training-run", tmp_path)
     TrainingRun.objects.filter(pk=run.pk).update(log=running_log(9), progress=0.55)
     page.wait_for_function(
-        f"document.querySelector('canvas[data-chart=\"chart-curve\"]').dataset.points > {before}", timeout=20_000)
+        f"document.querySelector('canvas[data-chart=\"chart-curve\"]').dataset.points > {before}", timeout=60_000)
     assert "55%" in page.inner_text("#run-live")
     assert_plain(page, "training run")
     # "Train now" while a run is going: refused, pointing at the running one

@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 f"({report.elapsed_s:.0f} s).")
         active = model_version_active()
         if active is None:
-            out("2/4 Training (a minute or two on a laptop)...")
+            out("2/4 Training (a few minutes on a CPU)...")
             run = training_run_enqueue(algorithm="auto")
             run.refresh_from_db()
             if run.status != TrainingRun.Status.SUCCEEDED:
