@@ -136,7 +136,8 @@ class CampaignAdmin(admin.ModelAdmin):
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>", (
             (r["label"], f"{r['count']:,}", r["of_sent"], r["of_previous"]) for r in funnel_rows(results)))
         table = format_html('<table class="tailored-metrics tailored-funnel"><tr><th>step</th><th>customers</th>'
-                            "<th>of sent</th><th>of step before</th></tr>{}</table>", rows)
+                            "<th>of sent</th><th>of previous</th></tr>{}</table>"
+                            '<p class="help">Clicks by link scanners are not counted.</p>', rows)
         return format_html("{}{}", table, chart_html(funnel_chart(results), "chart-funnel", height=180,
                                                      empty="Nothing sent yet."))
 

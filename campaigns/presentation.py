@@ -43,7 +43,7 @@ STATE_HELP = {
     Recipient.State.HOLDOUT: "kept out on purpose, to measure what the campaign adds",
 }
 
-FUNNEL = (("sent", "sent"), ("opened", "opened"), ("clicked", "clicked (scanners excluded)"),
+FUNNEL = (("sent", "sent"), ("opened", "opened"), ("clicked", "clicked"),
           ("converted", "bought a clicked item"))
 
 
