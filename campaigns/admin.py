@@ -51,8 +51,8 @@ def customer_label(customer) -> str:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "channel", "status_display", "audience", "n_items", "holdout_percent", "current_run",
-                    "sent_at")
+    list_display = ("name", "channel", "status_display", "audience_display", "n_items", "holdout_percent",
+                    "current_run", "sent_at")
     list_filter = ("status", "channel")
     search_fields = ("name",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
@@ -88,7 +88,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "holdout_percent", "audience_display")
 
-    @admin.display(description="audience")
+    @admin.display(description="audience", ordering="audience__name")
     def audience_display(self, obj: Campaign) -> str:
         return str(obj.audience) if obj.audience_id else "every customer"
 
@@ -327,6 +327,29 @@ class InDoubtFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReplyFilter(admin.SimpleListFilter):
+    title = "reply"
+    parameter_name = "reply"
+
+    def lookups(self, request, model_admin):
+        return [("opened", "opened"), ("clicked", "clicked"), ("bought", "bought a clicked item"),
+                ("scanner", "clicked by a link scanner")]
+
+    def queryset(self, request, queryset):
+        field = {"opened": "opened_at", "clicked": "clicked_at", "bought": "converted_at"}.get(self.value() or "")
+        if field:
+            return queryset.filter(**{f"{field}__isnull": False})
+        if self.value() == "scanner":
+            return queryset.filter(click_flagged=True)
+        return queryset
+
+
+def _short(moment) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(moment).strftime("%d %b %H:%M") if moment else "n/a"
+
+
 class ClickInline(admin.TabularInline):
     """Clicks are evidence of what a customer did: never added, edited or deleted by hand."""
 
@@ -351,9 +374,8 @@ class ClickInline(admin.TabularInline):
 
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
-    list_display = ("customer_display", "campaign", "run", "state_display", "group", "sent_at", "opened_at",
-                    "clicked_at", "converted_at", "preview_link")
-    list_filter = (InDoubtFilter, "state", "skip_reason", "is_holdout", "click_flagged", "campaign")
+    list_display = ("customer_display", "campaign", "state_display", "group", "sent_short", "reply", "preview_link")
+    list_filter = (InDoubtFilter, ReplyFilter, "state", "skip_reason", "campaign")
     search_fields = ("email", "customer__external_id", "customer__first_name", "customer__last_name", "message_id")
     list_select_related = ("customer", "campaign")
     fields = ("campaign", "run", "customer_display", "email", "state_display", "group", "items_table", "message_id",
@@ -392,7 +414,24 @@ class RecipientAdmin(admin.ModelAdmin):
 
     @admin.display(description="group", ordering="is_holdout")
     def group(self, obj: Recipient) -> str:
-        return "holdout (kept out to measure)" if obj.is_holdout else "e-mailed"
+        if obj.is_holdout:
+            return "holdout (kept out to measure)"
+        return {Recipient.State.SENT: "e-mailed", Recipient.State.SKIPPED: "not e-mailed",
+                Recipient.State.PENDING: "to be e-mailed"}.get(obj.state, "e-mail attempted")
+
+    @admin.display(description="sent", ordering="sent_at")
+    def sent_short(self, obj: Recipient) -> str:
+        return _short(obj.sent_at)
+
+    @admin.display(description="reply")
+    def reply(self, obj: Recipient) -> str:
+        """What the customer did, in order: opened, clicked, bought (with the revenue)."""
+        steps = [label for label, at in (("opened", obj.opened_at), ("clicked", obj.clicked_at)) if at]
+        if obj.converted_at:
+            steps.append(f"bought ({money(obj.revenue)})")
+        if obj.click_flagged and not obj.clicked_at:
+            steps.append("scanner clicks only")
+        return ", ".join(steps) or ("no reply yet" if obj.state == Recipient.State.SENT else "n/a")
 
     @admin.display(description="revenue attributed")
     def revenue_display(self, obj: Recipient) -> str:
