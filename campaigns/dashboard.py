@@ -121,15 +121,29 @@ def queue_lengths() -> tuple[list[tuple[str, int | None]], str]:
     """(queue, waiting messages) per Celery queue, and a sentence on the broker."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return [], "No broker configured: training, scoring and sends run inside the command or request."
+    url = settings.CELERY_BROKER_URL
     try:
-        from kombu import Connection
+        if url.startswith(("redis://", "rediss://")):
+            import redis  # Celery keeps each queue as a Redis list of the same name
 
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=1, transport_options={"max_retries": 0}) as conn:
-            lengths = [(name, conn.SimpleQueue(name).qsize()) for name in QUEUES]
+            client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+            lengths = [(name, int(client.llen(name))) for name in QUEUES]
+        else:
+            from kombu import Connection
+            from kombu.exceptions import ChannelError
+
+            lengths = []
+            with Connection(url, connect_timeout=1) as conn:
+                channel = conn.channel()
+                for name in QUEUES:
+                    try:
+                        lengths.append((name, channel.queue_declare(queue=name, passive=True).message_count))
+                    except ChannelError:  # never declared: nothing was ever queued there
+                        lengths.append((name, 0))
         return lengths, "Broker reachable."
     except Exception as exc:  # a dashboard must render even when the broker is down
         logger.warning("dashboard: broker unreachable: %s", exc)
-        return [], f"Broker unreachable: {type(exc).__name__}."
+        return [], f"Broker unreachable ({type(exc).__name__}): queued work waits until it is back."
 
 
 def health() -> dict[str, Any]:

@@ -3,6 +3,7 @@ e-mail preview (escaped, tracking defused), send confirmation and refusals, read
 from __future__ import annotations
 
 import html
+import os
 import re
 
 import pytest
@@ -152,3 +153,28 @@ def test_campaign_build_action_names_the_run(staff_client, campaign, make_custom
     response = staff_client.post(reverse("admin:campaigns_campaign_changelist"),
                                  {"action": "build_action", "_selected_action": [campaign.pk]}, follow=True)
     assert "built run 1 for 2 customers" in response.content.decode()
+
+
+def test_dashboard_renders_when_the_broker_is_down(staff_client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    response = staff_client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert "Broker unreachable" in response.content.decode()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL (a Redis database to use)")
+def test_dashboard_counts_waiting_messages_per_queue(settings):
+    import redis
+
+    from campaigns.dashboard import queue_lengths
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = os.environ["TEST_REDIS_URL"]
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("default", "gpu")
+    client.lpush("gpu", "a", "b")
+    try:
+        assert queue_lengths() == ([("default", 0), ("gpu", 2)], "Broker reachable.")
+    finally:
+        client.delete("gpu")
