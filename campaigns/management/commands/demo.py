@@ -24,10 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=500)
         parser.add_argument("--items", type=int, default=300)
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--algorithm", default="auto", help="What to train (default: the best of all, auto).")
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", default=None, help="Default: a fresh random password.")
 
-    def handle(self, *args, customers: int, items: int, seed: int, username: str, password: str | None, **options):
+    def handle(self, *args, customers: int, items: int, seed: int, algorithm: str, username: str, password: str | None,
+               **options):
         if customers < 1 or items < 1:
             raise CommandError("--customers and --items must be at least 1.")
         out = self.stdout.write
@@ -49,7 +51,10 @@ class Command(BaseCommand):
         active = model_version_active()
         if active is None:
             out("2/4 Training (a few minutes on a CPU)...")
-            run = training_run_enqueue(algorithm="auto")
+            try:
+                run = training_run_enqueue(algorithm=algorithm)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
             run.refresh_from_db()
             if run.status != TrainingRun.Status.SUCCEEDED:
                 raise CommandError(f"Training run {run.pk} did not succeed ({run.status}): {run.error}")
@@ -75,4 +80,5 @@ class Command(BaseCommand):
         user.save()
         out("4/4 Admin user ready.")
         url = settings.SITE_URL.rstrip("/") + "/admin/"
+        out(f"    The e-mails: {url}campaigns/campaign/outbox/")
         out(self.style.SUCCESS(f"\n  Open {url}\n  user: {username}   password: {password}\n"))
