@@ -24,7 +24,6 @@ from crm.demo import demo_data_create, demo_now
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.services.training import training_run_enqueue
 
-from .conftest import CHROMIUM_ARGS  # noqa: F401  (same browser flags)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
