@@ -24,7 +24,6 @@ from crm.demo import demo_data_create, demo_now
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.services.training import training_run_enqueue
 
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "cockpit-password-1"
