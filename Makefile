@@ -21,12 +21,11 @@ install-test: $(PY)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"
 
+# Quiet on purpose: the summary it prints ends with the URL and the login. LOG_LEVEL=INFO shows everything.
 demo: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_data --if-empty
-	$(PY) manage.py train --algorithm auto --if-no-active
-	$(PY) manage.py demo_admin
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@$(PY) manage.py migrate --noinput -v 0
+	@LOG_LEVEL=$${LOG_LEVEL:-WARNING} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py demo
+	@SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-test
 	$(PY) -m ruff check .

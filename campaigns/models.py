@@ -190,7 +190,8 @@ class Recipient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id}/{self.run} -> customer {self.customer_id} ({self.state})"
+        who = self.email or f"customer {self.customer_id}"
+        return f"{who} (run {self.run}, {self.get_state_display()})"
 
     @property
     def item_ids(self) -> list[int]:

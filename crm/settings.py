@@ -177,6 +177,8 @@ if is_provider_url(EMAIL_URL):
 else:
     _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    EMAIL_BACKEND = "crm.mail.OneLineConsoleBackend"  # one line per message, not the whole MIME text
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
@@ -195,6 +197,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") if PRODUCTION else env(
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute base for links inside e-mails (tracking, unsubscribe).
 SITE_URL = env("SITE_URL") if PRODUCTION else env("SITE_URL", default="http://127.0.0.1:8000")
+# Currency of revenue shown in the admin (amounts stored per item keep their own currency).
+TAILORED_CURRENCY = env("TAILORED_CURRENCY", default="EUR")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Unset broker: every task runs eagerly, in-process. Set it (redis://...) for real workers.

@@ -8,6 +8,9 @@ structure a recommender can learn:
 - sessions: a few views in one category, some add to cart, some of those purchased;
 - sequence: after buying a product (e.g. running shoes) the next sessions are likely to be about that
   category's accessories in the same style (socks, insoles);
+- orders: what a session puts in the cart is checked out as one order, its lines sharing one timestamp
+  in product-code order, as shop exports write them;
+- replenishment: consumables (coffee, skincare) are re-ordered on a personal cycle (every 3-5 weeks);
 - lifecycle: a fifth of the customers lapse (no activity in the last two months), gold-tier customers
   come back more often.
 """
@@ -54,18 +57,26 @@ def _price(rng: random.Random, low: int, high: int) -> Decimal:
     return Decimal(rng.randint(low, high)) - Decimal("0.01")
 
 
-def make_items(rng: random.Random, n: int, now: datetime) -> list[DemoItem]:
-    items = []
+def make_items(rng: random.Random, n: int, now: datetime, image_base: str = "") -> list[DemoItem]:
+    """``n`` items over the categories; titles are unique (a reason "because you viewed X" is never about X)."""
+    items, titles = [], set()
     for index in range(n):
         category = CATEGORIES[index % len(CATEGORIES)]
         sku = f"{category.code}-{index // len(CATEGORIES) + 1:04d}"
-        style, brand, adjective = rng.choice(category.styles), rng.choice(category.brands), rng.choice(ADJECTIVES)
-        is_accessory = rng.random() < 0.4
-        noun = rng.choice(category.accessories if is_accessory else category.products)
-        style_word = style.replace("-", " ")
+        for _attempt in range(50):
+            style, brand, adjective = rng.choice(category.styles), rng.choice(category.brands), rng.choice(ADJECTIVES)
+            is_accessory = rng.random() < 0.4
+            noun = rng.choice(category.accessories if is_accessory else category.products)
+            style_word = style.replace("-", " ")
+            title = f"{brand} {adjective} {style_word.title()} {noun}"
+            if title not in titles:
+                break
+        if title in titles:  # a tiny vocabulary ran out of combinations: number the edition
+            title = f"{title} No. {index + 1}"
+        titles.add(title)
         fields = {
             "sku": sku,
-            "title": f"{brand} {adjective} {style_word.title()} {noun}",
+            "title": title,
             "description": (
                 f"A {style_word} {noun.lower()} by {brand}. {category.blurb} "
                 f"Part of our {category.name} range."
@@ -74,7 +85,7 @@ def make_items(rng: random.Random, n: int, now: datetime) -> list[DemoItem]:
             "tags": [category.name, style, noun.lower(), "accessory" if is_accessory else "bestseller"],
             "price": _price(rng, *(category.accessory_price if is_accessory else category.product_price)),
             "url": f"https://shop.example.com/p/{sku}",
-            "image_url": f"https://picsum.photos/seed/{sku}/300/300",
+            "image_url": f"{image_base}{category.code.lower()}.svg#{sku}",
             "active": rng.random() >= 0.03,
             "in_stock": rng.random() >= 0.05,
             "attributes": {"brand": brand, "style": style},
@@ -119,6 +130,7 @@ class _Shopper:
         visits = {"bronze": 6, "silver": 10, "gold": 18}[customer["attributes"]["tier"]]
         self.n_sessions = max(1, round(rng.lognormvariate(0, 0.5) * visits))
         end = now - timedelta(days=rng.randint(60, 150)) if rng.random() < 0.2 else now
+        self.end = end
         start = now - timedelta(days=HISTORY_DAYS)
         span = (end - start).total_seconds()
         self.session_starts = sorted(start + timedelta(seconds=rng.uniform(0, span)) for _ in range(self.n_sessions))
@@ -146,6 +158,7 @@ def simulate(rng: random.Random, shopper: _Shopper, by_category: dict[str, list[
         weights = [shopper.weight(item, style, accessories) for item in pool]
         viewed = {id(i): i for i in rng.choices(pool, weights=weights, k=rng.randint(2, 6))}.values()
         moment = started
+        cart: list[tuple[DemoItem, int]] = []
         for item in viewed:
             moment += timedelta(seconds=rng.randint(20, 240))
             emit(shopper.id, item, "view", moment, 1, None)
@@ -155,16 +168,42 @@ def simulate(rng: random.Random, shopper: _Shopper, by_category: dict[str, list[
             quantity = rng.choice((1, 1, 1, 2)) if item.is_accessory else 1
             moment += timedelta(seconds=rng.randint(10, 120))
             emit(shopper.id, item, "add_to_cart", moment, quantity, None)
-            if rng.random() < 0.55:
-                moment += timedelta(seconds=rng.randint(60, 600))
-                emit(shopper.id, item, "purchase", moment, quantity, float(item.fields["price"] * quantity))
+            cart.append((item, quantity))
+        ordered = [(item, quantity) for item, quantity in cart if rng.random() < 0.55]
+        if ordered:
+            checkout = moment + timedelta(seconds=rng.randint(60, 600))
+            order(shopper, ordered, checkout, emit)
+            for item, _quantity in ordered:
                 if not item.is_accessory:
                     shopper.follow_up = (category, item.style)
+                    replenish(rng, shopper, item, checkout, emit)
 
 
-def demo_dataset(*, customers: int, items: int, seed: int, now: datetime) -> DemoDataset:
+def order(shopper: _Shopper, lines: list[tuple[DemoItem, int]], at: datetime, emit) -> None:
+    """One order: every line at the same moment, in product-code order (how shop exports list them)."""
+    for item, quantity in sorted(lines, key=lambda line: line[0].sku):
+        emit(shopper.id, item, "purchase", at, quantity, float(item.fields["price"] * quantity))
+
+
+def replenish(rng: random.Random, shopper: _Shopper, item: DemoItem, first: datetime, emit) -> None:
+    """Consumables: most buyers re-order the same product on their own cycle until they lapse."""
+    cycle = item.category.replenish_days
+    if cycle is None or rng.random() > 0.7:
+        return
+    interval = rng.uniform(*cycle)
+    moment = first
+    while True:
+        moment += timedelta(days=interval * rng.uniform(0.85, 1.15), seconds=rng.randint(-7200, 7200))
+        if moment >= shopper.end or rng.random() < 0.08:
+            return
+        emit(shopper.id, item, "view", moment - timedelta(seconds=rng.randint(30, 300)), 1, None)
+        order(shopper, [(item, 1)], moment, emit)
+
+
+def demo_dataset(*, customers: int, items: int, seed: int, now: datetime, image_base: str = "") -> DemoDataset:
+    """``image_base``: where the category placeholder images are served (``<code>.svg``)."""
     rng = random.Random(seed)
-    dataset = DemoDataset(items=make_items(rng, items, now))
+    dataset = DemoDataset(items=make_items(rng, items, now, image_base))
     dataset.customers = [make_customer(rng, index, now) for index in range(customers)]
     by_category: dict[str, list[DemoItem]] = {}
     for item in dataset.items:

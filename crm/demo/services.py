@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from crm.models import Customer, Interaction, Item, Segment
@@ -50,13 +51,22 @@ def demo_now() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def image_base() -> str:
+    """Absolute URL of the shipped placeholder images (e-mails need absolute image links)."""
+    static = settings.STATIC_URL
+    if static.startswith("http"):
+        return f"{static.rstrip('/')}/crm/demo/"
+    return f"{settings.SITE_URL.rstrip('/')}/{static.strip('/')}/crm/demo/"
+
+
 @transaction.atomic
 def demo_data_create(
     *, customers: int = 500, items: int = 300, seed: int = 42, now: datetime | None = None
 ) -> DemoReport:
     """Generate and store the demo shop; event ids are ``demo:<seed>:<n>``, so a re-run adds nothing."""
     started = time.monotonic()
-    dataset = demo_dataset(customers=customers, items=items, seed=seed, now=now or demo_now())
+    dataset = demo_dataset(customers=customers, items=items, seed=seed, now=now or demo_now(),
+                           image_base=image_base())
     Customer.objects.bulk_create(
         [Customer(**row) for row in dataset.customers], batch_size=BATCH_SIZE, ignore_conflicts=True
     )

@@ -15,59 +15,61 @@ class Category:
     product_price: tuple[int, int]
     accessory_price: tuple[int, int]
     blurb: str
+    color: str = "#64748b"  # of the generated placeholder image
+    replenish_days: tuple[int, int] | None = None  # consumables: customers re-order on a cycle in this range
 
 
 ADJECTIVES = ("Classic", "Pro", "Essential", "Premium", "Everyday", "Ultra", "Signature", "Studio", "Original", "Nova")
 
 CATEGORIES = (
     Category(
-        "running shoes", "RUN", ("Stride", "Pacer", "Kinetix", "Aerolite"),
+        "running", "RUN", ("Stride", "Pacer", "Kinetix", "Aerolite"),
         ("trail", "road", "racing", "cushioned", "minimalist"),
         ("Running Shoe", "Trainer", "Spikes"), ("Running Socks", "Insoles", "Reflective Laces", "Shoe Cleaner"),
-        (59, 189), (6, 29), "Built for runners who log real miles.",
+        (59, 189), (6, 29), "Built for runners who log real miles.", "#ea580c",
     ),
     Category(
         "coffee", "COF", ("Bean & Co", "Roastery 7", "Altitude", "Crema"),
         ("espresso", "single-origin", "decaf", "dark-roast", "light-roast"),
         ("Coffee Beans 1kg", "Ground Coffee 500g", "Coffee Capsules"),
         ("Filter Papers", "Milk Frother", "Burr Grinder", "Travel Mug"),
-        (8, 35), (5, 89), "Roasted in small batches and shipped within days.",
+        (8, 35), (5, 89), "Roasted in small batches and shipped within days.", "#78350f", (18, 35),
     ),
     Category(
         "books", "BOK", ("Penfold", "Northwind Press", "Lantern", "Bramble"),
         ("mystery", "sci-fi", "history", "cookbook", "fantasy"),
         ("Novel", "Hardcover Edition", "Box Set"), ("Bookmark", "Reading Light", "Book Sleeve"),
-        (9, 45), (4, 25), "A page-turner readers keep recommending.",
+        (9, 45), (4, 25), "A page-turner readers keep recommending.", "#7c3aed",
     ),
     Category(
         "outdoor", "OUT", ("Summit", "Fjellgear", "Trailhead", "NorthPeak"),
         ("hiking", "camping", "alpine", "ultralight", "waterproof"),
         ("Backpack", "Tent", "Shell Jacket"), ("Water Bottle", "Headlamp", "Dry Bag", "Trekking Poles"),
-        (49, 349), (9, 59), "Tested on long days in bad weather.",
+        (49, 349), (9, 59), "Tested on long days in bad weather.", "#15803d",
     ),
     Category(
         "kitchen", "KIT", ("Cucina", "Ferro", "Maison", "Kitchenly"),
         ("cast-iron", "nonstick", "stainless", "ceramic", "bamboo"),
         ("Frying Pan", "Saucepan", "Chef's Knife", "Dutch Oven"), ("Spatula", "Cutting Board", "Oven Mitts"),
-        (25, 199), (6, 39), "A kitchen workhorse that lasts for years.",
+        (25, 199), (6, 39), "A kitchen workhorse that lasts for years.", "#b91c1c",
     ),
     Category(
         "skincare", "SKN", ("Lumiere", "Dermae", "Verdant", "Aqualis"),
         ("hydrating", "anti-aging", "sensitive", "vitamin-c", "organic"),
         ("Face Cream", "Serum", "Night Mask"), ("Cleanser", "Toner", "Lip Balm"),
-        (15, 79), (6, 25), "Dermatologically tested, gentle on skin.",
+        (15, 79), (6, 25), "Dermatologically tested, gentle on skin.", "#db2777", (28, 56),
     ),
     Category(
         "headphones", "AUD", ("Sonic", "Auralis", "Bassline", "Quietude"),
         ("noise-cancelling", "wireless", "studio", "sport", "over-ear"),
         ("Headphones", "Earbuds"), ("Carrying Case", "Ear Tips", "Charging Cable"),
-        (39, 399), (8, 35), "Clear sound and all-day comfort.",
+        (39, 399), (8, 35), "Clear sound and all-day comfort.", "#0f172a",
     ),
     Category(
         "toys", "TOY", ("Playnest", "Tinker", "Wunder", "Brickly"),
         ("wooden", "educational", "building", "plush", "puzzle"),
         ("Building Set", "Puzzle Box", "Toy Car", "Play Kitchen"), ("Batteries", "Storage Box", "Sticker Pack"),
-        (12, 89), (4, 19), "Safe, sturdy and loved by kids.",
+        (12, 89), (4, 19), "Safe, sturdy and loved by kids.", "#0369a1",
     ),
 )
 

@@ -417,18 +417,21 @@ def test_active_version_cannot_be_deleted(staff_client, shop):
     assert staff_client.get(_url(ModelVersion, "delete", shop["old"].pk)).status_code == 200
 
 
-def test_training_run_page_shows_progress_log_and_refreshes_while_running(staff_client, shop):
+def test_training_run_page_shows_progress_log_and_polls_while_running(staff_client, shop):
     # when
     content = staff_client.get(_url(TrainingRun, "change", shop["run"].pk)).content.decode()
     # then
     assert 'class="tailored-progress"' in content and "42%" in content
     assert '<pre class="tailored-log">embedding item texts\nfitting sequential</pre>' in content
-    assert '<meta http-equiv="refresh" content="5">' in content
+    progress_url = reverse("admin:recommendations_trainingrun_progress", args=[shop["run"].pk])
+    assert f'data-poll="{progress_url}"' in content
+    assert staff_client.get(progress_url).json()["done"] is False
     # when the run is over
     TrainingRun.objects.filter(pk=shop["run"].pk).update(status=TrainingRun.Status.SUCCEEDED, progress=1.0)
     content = staff_client.get(_url(TrainingRun, "change", shop["run"].pk)).content.decode()
     # then
-    assert 'http-equiv="refresh"' not in content
+    assert "data-poll=" not in content
+    assert staff_client.get(progress_url).json()["done"] is True
 
 
 def test_recommendations_filter_by_version_and_search_by_customer(staff_client, shop):

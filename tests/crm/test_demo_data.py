@@ -80,7 +80,8 @@ def test_the_shop_is_plausible():
     assert all(re.fullmatch(r"[a-z.]+\d+@example\.com", e) for e in Customer.objects.values_list("email", flat=True))
     assert set(Item.objects.values_list("category", flat=True)) == {c.name for c in CATEGORIES}
     item = Item.objects.get(sku="RUN-0001")
-    assert item.url == "https://shop.example.com/p/RUN-0001" and "RUN-0001" in item.image_url
+    assert item.url == "https://shop.example.com/p/RUN-0001"
+    assert item.image_url.endswith("/static/crm/demo/run.svg#RUN-0001")  # shipped, no outside image service
     assert item.attributes["style"] in item.tags and item.price > 0
     assert set(Interaction.objects.values_list("kind", flat=True)) == {"view", "add_to_cart", "purchase"}
     assert all(e.startswith("demo:42:") for e in Interaction.objects.values_list("event_id", flat=True))
@@ -129,3 +130,23 @@ def test_command_with_if_empty():
     # then
     assert "already exist" in out.getvalue()
     assert Customer.objects.count() == 10
+
+
+def test_titles_are_unique_and_purchases_come_as_orders():
+    # when
+    demo_data_create(customers=150, items=120, seed=7, now=NOW)
+    # then: unique titles, so a reason "because you viewed X" is never about X itself
+    titles = list(Item.objects.values_list("title", flat=True))
+    assert len(titles) == len(set(titles))
+    # orders: several lines share one timestamp, listed in product-code order
+    lines = Counter(Interaction.objects.filter(kind="purchase").values_list("customer_id", "occurred_at"))
+    assert sum(1 for n in lines.values() if n > 1) > 10
+    for (customer_id, at), n in lines.items():
+        if n > 1:
+            skus = list(Interaction.objects.filter(kind="purchase", customer_id=customer_id, occurred_at=at)
+                        .order_by("event_id").values_list("item__sku", flat=True))
+            assert skus == sorted(skus)
+    # replenishment: some consumable is bought three times or more by the same customer
+    repeats = Counter(Interaction.objects.filter(kind="purchase", item__category__in=["coffee", "skincare"])
+                      .values_list("customer_id", "item_id"))
+    assert max(repeats.values()) >= 3

@@ -30,7 +30,7 @@ def test_defaults_are_embedded():
     assert s["eager"] is True
     assert s["broker"] == "memory://localhost/"
     assert s["db"] == "django.db.backends.sqlite3"
-    assert s["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert s["email"] == "crm.mail.OneLineConsoleBackend"  # one line per message
 
 
 def test_broker_and_database_from_environment():
@@ -167,3 +167,18 @@ def test_rotated_secret_key_keeps_old_unsubscribe_links_working(settings):
     assert token_make(salt=UNSUBSCRIBE_SALT, payload=[7]) != old_token
     settings.SECRET_KEY_FALLBACKS = []
     assert token_load(salt=UNSUBSCRIBE_SALT, token=old_token) is None
+
+
+def test_console_backend_prints_one_line_per_message():
+    import io
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from crm.mail import OneLineConsoleBackend
+
+    stream = io.StringIO()
+    backend = OneLineConsoleBackend(stream=stream)
+    messages = [EmailMultiAlternatives(f"Picks {n}", "body\n" * 50, "shop@example.com", [f"c{n}@example.com"])
+                for n in range(3)]
+    assert backend.send_messages(messages) == 3
+    assert stream.getvalue().splitlines() == [f"e-mail to c{n}@example.com: Picks {n}" for n in range(3)]

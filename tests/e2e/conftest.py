@@ -56,7 +56,7 @@ def browser(allow_orm_beside_playwright) -> Iterator:
 @pytest.fixture
 def page(browser) -> Iterator:
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)  # a loaded 2-core CI box renders the first admin page slowly
     page = context.new_page()
     try:
         yield page
