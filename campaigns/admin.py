@@ -36,7 +36,7 @@ from .presentation import (
     uplift_text,
 )
 from .services.build import CampaignStateError, campaign_build
-from .services.render import recipient_render
+from .services.render import campaign_templates_validate, recipient_render
 from .services.results import campaign_results
 from .services.schedule import campaign_cancel, campaign_pause
 from .services.send import campaign_send, recipient_reconcile
@@ -233,6 +233,10 @@ class CampaignAdmin(admin.ModelAdmin):
             return f"{campaign} is already {campaign.get_status_display()}: wait until it finishes."
         if campaign.status in (Campaign.Status.CANCELLED, Campaign.Status.DRAFT):
             return f"{campaign} is {campaign.get_status_display()}: it cannot be sent."
+        try:
+            campaign_templates_validate(campaign=campaign)
+        except CampaignTemplateError as exc:
+            return f"{campaign}: {exc}"
         if not counts["pending"]:
             if campaign.status == Campaign.Status.SENT:
                 return f"{campaign} was already sent; nothing is waiting. Build it again for a new run."

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from campaigns.demo import DEMO_NAME
 from campaigns.models import Campaign, Recipient
@@ -35,7 +36,7 @@ def test_demo_builds_everything_and_prints_a_short_summary(settings, tmp_path):
     assert sent > 0 and Recipient.objects.filter(campaign=campaign, is_holdout=True).exists()
     outbox = list((tmp_path / "outbox").glob("*.log"))
     assert outbox and sum(f.read_text().count("Subject: ") for f in outbox) == sent
-    assert authenticate(username="admin", password="pw-demo-1") is not None
+    assert authenticate(RequestFactory().post("/admin/login/"), username="admin", password="pw-demo-1") is not None
     # when run again: nothing twice
     counts = (Customer.objects.count(), Interaction.objects.count(), ModelVersion.objects.count(),
               Campaign.objects.count())
