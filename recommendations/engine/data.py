@@ -28,7 +28,7 @@ KIND_WEIGHTS: dict[str, float] = {
 DEFAULT_WEIGHT = 1.0
 RATING_SCALE = 5.0
 
-Event = tuple[str, str, str, float, float | None]
+Event = tuple[str, str, str, float, float | None] | tuple[str, str, str, float, float | None, str]
 
 
 def kind_weight(kind: str, value: float | None, weights: Mapping[str, float]) -> float:
@@ -49,12 +49,18 @@ class Dataset:
     weight: np.ndarray  # float32 [n_events]
     user_keys: list[str]
     item_keys: list[str]
+    # int64 [n_events]: the order (basket) of each event. One basket = same customer + same order
+    # id, or (no order id) same customer + same timestamp. None: derived from (customer, timestamp).
+    basket: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.user_idx = np.asarray(self.user_idx, dtype=np.int64)
         self.item_idx = np.asarray(self.item_idx, dtype=np.int64)
         self.ts = np.asarray(self.ts, dtype=np.float64)
         self.weight = np.asarray(self.weight, dtype=np.float32)
+        if self.basket is None:
+            self.basket = baskets_from_time(self.user_idx, self.ts)
+        self.basket = np.asarray(self.basket, dtype=np.int64)
 
     @property
     def n_users(self) -> int:
@@ -71,6 +77,35 @@ class Dataset:
     def time_order(self) -> np.ndarray:
         """Event order sorted by (user, ts); stable, so ties keep input order."""
         return np.lexsort((self.ts, self.user_idx))
+
+    def basket_order(self) -> np.ndarray:
+        """Event order sorted by (user, basket time, basket, item): rows inside a basket are in a
+        canonical order, so nothing downstream depends on how an export ordered an order's lines."""
+        return np.lexsort((self.item_idx, self.basket, self.basket_time()[self.basket_codes()], self.user_idx))
+
+    def basket_codes(self) -> np.ndarray:
+        """Dense 0..n_baskets-1 code of each event's basket."""
+        return np.unique(self.basket, return_inverse=True)[1].reshape(-1)
+
+    def basket_time(self) -> np.ndarray:
+        """Time of each basket (by dense code): its earliest event."""
+        codes = self.basket_codes()
+        out = np.full(int(codes.max()) + 1 if len(codes) else 0, np.inf)
+        np.minimum.at(out, codes, self.ts)
+        return out
+
+    def basket_sequences(self) -> list[list[np.ndarray]]:
+        """Per user, their baskets oldest first, each an array of distinct item indices."""
+        order = self.basket_order()
+        users, codes, items = self.user_idx[order], self.basket_codes()[order], self.item_idx[order]
+        out: list[list[np.ndarray]] = [[] for _ in range(self.n_users)]
+        if not len(order):
+            return out
+        starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (users[1:] != users[:-1])])
+        ends = np.r_[starts[1:], len(order)]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            out[users[s]].append(np.unique(items[s:e]))
+        return out
 
     def sequences(self) -> list[np.ndarray]:
         """Per-user item indices sorted by time (stable); empty array for users without events."""
@@ -103,19 +138,32 @@ class Dataset:
         """The events selected by ``mask`` with the SAME index spaces."""
         return Dataset(
             self.user_idx[mask], self.item_idx[mask], self.ts[mask], self.weight[mask],
-            self.user_keys, self.item_keys,
+            self.user_keys, self.item_keys, self.basket[mask],
         )
 
     def with_events(self, pairs: np.ndarray, ts: np.ndarray, weight: np.ndarray) -> Dataset:
-        """A copy with extra (user, item) events appended (same index spaces)."""
+        """A copy with extra (user, item) events appended (same index spaces); each appended
+        event is a basket of its own unless it shares customer and timestamp with another one."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        ts = np.asarray(ts, dtype=np.float64)
+        start = int(self.basket.max()) + 1 if len(self.basket) else 0
         return Dataset(
             np.concatenate([self.user_idx, pairs[:, 0]]),
             np.concatenate([self.item_idx, pairs[:, 1]]),
-            np.concatenate([self.ts, np.asarray(ts, dtype=np.float64)]),
+            np.concatenate([self.ts, ts]),
             np.concatenate([self.weight, np.asarray(weight, dtype=np.float32)]),
             self.user_keys, self.item_keys,
+            np.concatenate([self.basket, start + baskets_from_time(pairs[:, 0], ts)]),
         )
+
+
+def baskets_from_time(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Basket id per event when there are no order ids: same customer + same timestamp."""
+    user_idx = np.asarray(user_idx, dtype=np.int64)
+    if not len(user_idx):
+        return np.zeros(0, np.int64)
+    pairs = np.stack([user_idx.astype(np.float64), np.asarray(ts, dtype=np.float64)], axis=1)
+    return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 @dataclass
@@ -152,7 +200,9 @@ def build_dataset(
 ) -> tuple[Dataset, CleaningReport]:
     """Clean raw events and index them.
 
-    ``events`` yields ``(user_key, item_key, kind, ts_seconds, value)``. Rules, in order:
+    ``events`` yields ``(user_key, item_key, kind, ts_seconds, value)`` or the same with a sixth
+    field, the order id (empty string or None: no order id; then same customer + same timestamp
+    is one order). Rules, in order:
     rows with a missing user/item/ts are ``invalid``; exact duplicates (same user, item,
     kind, ts) are dropped; items outside ``allowed_items`` (or outside ``item_keys`` when
     given) are ``inactive_items``; users with more than ``max_user_events`` events are
@@ -175,9 +225,11 @@ def build_dataset(
     items: list[str] = []
     tss: list[float] = []
     ws: list[float] = []
+    orders: list[str] = []
     for row in events:
         report.n_input += 1
-        user, item, kind, ts, value = row
+        user, item, kind, ts, value = row[:5]
+        order_id = row[5] if len(row) > 5 else None
         if user is None or item is None or ts is None:
             report.invalid += 1
             continue
@@ -196,6 +248,8 @@ def build_dataset(
         items.append(item)
         tss.append(ts)
         ws.append(kind_weight(kind, value, weights))
+        # "o:" and "t:" namespaces: an order id can never collide with a timestamp key
+        orders.append(f"o:{order_id}" if order_id not in (None, "") else f"t:{ts!r}")
 
     u = np.array(users, dtype=object)
     i = np.array(items, dtype=object)
@@ -232,6 +286,7 @@ def build_dataset(
                 break
 
     u, i = u[keep], i[keep]
+    basket_keys = np.array(orders, dtype=object)[keep] if len(orders) else np.zeros(0, dtype=object)
     ts_arr = np.asarray(tss, dtype=np.float64)[keep]
     w_arr = np.asarray(ws, dtype=np.float32)[keep]
     user_keys = sorted(set(u.tolist()))
@@ -241,10 +296,16 @@ def build_dataset(
         ikeys = sorted(set(i.tolist()))
     u_index = {k: n for n, k in enumerate(user_keys)}
     i_index = {k: n for n, k in enumerate(ikeys)}
+    uidx = np.fromiter((u_index[x] for x in u), np.int64, len(u))
+    if len(u):
+        _, bcodes = np.unique(basket_keys.astype(str), return_inverse=True)
+        basket = np.unique(np.stack([uidx, bcodes.reshape(-1)], 1), axis=0, return_inverse=True)[1].reshape(-1)
+    else:
+        basket = np.zeros(0, np.int64)
     ds = Dataset(
-        np.fromiter((u_index[x] for x in u), np.int64, len(u)),
+        uidx,
         np.fromiter((i_index[x] for x in i), np.int64, len(i)),
-        ts_arr, w_arr, user_keys, ikeys,
+        ts_arr, w_arr, user_keys, ikeys, basket,
     )
     report.kept = ds.n_events
     report.n_users = ds.n_users
