@@ -18,16 +18,17 @@ from .services.send import campaign_send, recipient_reconcile
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "channel", "status", "audience", "n_items", "holdout_share", "current_run", "sent_at")
-    list_filter = ("status", "channel")
+    list_display = ("name", "channel", "status", "audience", "recommendation_list", "n_items", "holdout_share",
+                    "current_run", "sent_at")
+    list_filter = ("status", "channel", "recommendation_list")
     search_fields = ("name",)
     autocomplete_fields = ()
     readonly_fields = ("status", "current_run", "built_at", "sent_at", "created_at", "updated_at", "results_panel")
     actions = ["build_action", "send_action", "pause_action"]
     fieldsets = (
         (None, {"fields": ("name", "description", "channel", "audience", "status")}),
-        ("Items", {"fields": ("n_items", "filter_category", "filter_min_price", "filter_max_price",
-                              "max_per_category")}),
+        ("Items", {"fields": ("recommendation_list", "n_items", "filter_category", "filter_min_price",
+                              "filter_max_price", "max_per_category")}),
         ("Rules", {"fields": ("consent_required", "holdout_share", "frequency_cap_count", "frequency_cap_days")}),
         ("Schedule", {"fields": ("send_at", "periodic_task"),
                       "description": "A send time for a one-off campaign, or a periodic task (crontab) for a "

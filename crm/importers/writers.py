@@ -5,7 +5,6 @@ Every writer returns how many rows it created; callers derive "already present" 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from itertools import islice
 
 from django.db import connection

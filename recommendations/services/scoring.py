@@ -229,8 +229,8 @@ def _discover_rows(
     todo = [(cid, country) for cid, country in customers if cid in histories]
     for start in range(0, len(todo), 256):
         batch = todo[start : start + 256]
-        scores = model.score_histories([[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in batch])
-        scores = scores.astype(np.float32, copy=True)
+        seqs = [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in batch]
+        scores = model.score_histories(seqs).astype(np.float32, copy=True)
         scores[:, ~available] = -np.inf
         for row, (cid, _) in enumerate(batch):
             drop = rejected.get(cid, set()) | history.done.get(cid, set())
