@@ -350,7 +350,7 @@ class ActiveRecommendationInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     classes = ("tailored-compact",)
-    verbose_name_plural = "recommendations (serving version, top 10 of each list)"
+    verbose_name_plural = "recommendations (serving version, top 10)"
 
     @admin.display(description="score")
     def score_display(self, obj: Recommendation) -> str:
