@@ -16,6 +16,8 @@ from recommendations.services.registry import model_version_activate, model_vers
 from recommendations.services.scoring import customer_shards, model_version_score_shard, model_version_scored
 from recommendations.services.training import training_run_execute
 
+from .helpers import buy_again_ranker_ensure
+
 
 @pytest.fixture
 def served(shop):
@@ -133,21 +135,6 @@ def test_cold_start_uses_text_similarity_to_fresh_events(served, shop):
 # --- two lists: discover and buy again ---------------------------------------------------------
 
 
-def _with_buy_again_ranker(version: ModelVersion) -> ModelVersion:
-    """The version's artefact with a buy-again ranker next to the discover model (training writes
-    one; fitted here from the same events when this version's training did not)."""
-    from pathlib import Path
-
-    from recommendations.engine.data import build_dataset
-    from recommendations.engine.models import BUY_AGAIN_DIR, BuyAgain, load_buy_again
-    from recommendations.selectors import catalogue_item_ids, training_events
-
-    if load_buy_again(version.artifact_path) is None:
-        dataset, _ = build_dataset(training_events(), item_keys=[str(i) for i in catalogue_item_ids()])
-        BuyAgain().fit(dataset).save(Path(version.artifact_path) / BUY_AGAIN_DIR)
-    return version
-
-
 @pytest.fixture
 def regulars(shop):
     """Customers 0-3 re-order their first two products every week (one order, two lines, same
@@ -169,7 +156,7 @@ def regulars(shop):
     Customer.objects.filter(pk=shop["customers"][5].pk).update(unsubscribed_at=now)
     run = TrainingRun.objects.create(algorithm="itemknn", force_activate=True)
     training_run_execute(run=run)
-    return model_version_rescore(version=_with_buy_again_ranker(model_version_active()))
+    return model_version_rescore(version=buy_again_ranker_ensure(model_version_active()))
 
 
 def _rows(version, customer, list_name):
