@@ -33,6 +33,9 @@ N_FEATURES = 8
 
 @dataclass
 class BuyAgainConfig:
+    # "learned" (the ranker) | "frequency" (most often bought first, ties: most recent) |
+    # "recency" (most recently bought first): the two baselines it is measured against.
+    mode: str = "learned"
     l2: float = 1.0
     max_train_users: int = 20000  # users sampled to build the logistic regression's examples
     newton_steps: int = 25
@@ -99,6 +102,8 @@ class BuyAgain(Recommender):
     def _fit(self, train: Dataset, *, item_embeddings: np.ndarray | None, valid: np.ndarray | None,
              progress: Progress | None) -> None:
         cfg = self.config
+        if cfg.mode not in ("learned", "frequency", "recency"):
+            raise ValueError(f"mode must be learned, frequency or recency, not {cfg.mode!r}.")
         n = train.n_items
         # Item-level statistics over all of train: typical interval and repeat rate.
         stats = _pair_stats(train.user_idx, train.item_idx, train.ts, n)
@@ -167,8 +172,13 @@ class BuyAgain(Recommender):
         items = np.fromiter((x[0] for x in flat), np.int64, len(flat))
         ts = np.fromiter((x[1] for x in flat), np.float64, len(flat))
         stats = _pair_stats(rows, items, ts, self.n_items)
-        x, _ = self._features(stats, self._n_baskets(rows, ts, n), np.full(len(stats["row"]), float(now)))
-        s = self._linear(x)
+        if self.config.mode == "frequency":
+            s = stats["count"] + 1e-3 * np.tanh((stats["last"] - now) / DAY / 365.0 + 1.0)
+        elif self.config.mode == "recency":
+            s = (stats["last"] - now) / DAY + 1e-4 * stats["count"]
+        else:
+            x, _ = self._features(stats, self._n_baskets(rows, ts, n), np.full(len(stats["row"]), float(now)))
+            s = self._linear(x)
         out[stats["row"], stats["item"]] = s.astype(np.float32)
         return out
 
