@@ -147,9 +147,10 @@ def buy_again_from_history(
     when none is stored (a version without a buy-again ranker, or purchases since the last scoring).
 
     A purchase is counted once per moment (the lines of one order share a timestamp), so a basket
-    holding the same product twice is one purchase of it.
+    holding the same product twice is one purchase of it. Customers who withdrew consent
+    (unsubscribed) get no personal list, stored or live.
     """
-    if not customer.pk:
+    if not customer.pk or Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).exists():
         return []
     filters = filters or ItemFilters()
     allowed = filters.apply(Item.objects.available()).exclude(id__in=set(exclude_item_ids))
