@@ -6,6 +6,8 @@ task queued ``on_commit`` runs (eagerly) inside the command, as it does for a us
 
 import csv
 import json
+import re
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -128,6 +130,10 @@ def test_export_the_buy_again_list(transactional_db, shop, tmp_path):
     discover, again = tmp_path / "discover.csv", tmp_path / "again.csv"
     call_command("export_recommendations", "--k", "10", str(discover))
     call_command("export_recommendations", "--k", "10", "--list", "buy-again", str(again))
+    out = StringIO()
+    call_command("score", stdout=out)
+    # one buy-again row per product each customer bought (3 to 5 each: 96)
+    assert re.search(r"v\d+: \d+ discover \+ 96 buy-again recommendations for 24 customers", out.getvalue())
     rows = _csv(again)
     assert list(rows[0]) == ["customer_id", "rank", "item_id", "score"]
     bought = {}
