@@ -71,7 +71,12 @@ def target_ranks(scores: np.ndarray, target_items: np.ndarray) -> np.ndarray:
     return ranks.astype(np.int64)
 
 
-def evaluate(
+def evaluate(model: Recommender, split_train: Dataset, targets: np.ndarray, k: int = 10, **options) -> dict:
+    """:func:`evaluate_ranks` without the per-target ranks."""
+    return evaluate_ranks(model, split_train, targets, k=k, **options)[0]
+
+
+def evaluate_ranks(
     model: Recommender,
     split_train: Dataset,
     targets: np.ndarray,
@@ -81,9 +86,10 @@ def evaluate(
     batch_size: int = 512,
     with_coverage: bool = True,
     task: str = "discover",
-) -> dict[str, float]:
+) -> tuple[dict, np.ndarray]:
     """HR@k, NDCG@k, MRR, coverage@k and the cold-item slice for ``targets`` [(user, item)],
-    each with its standard error (``<metric>_se``, clustered by customer).
+    each with its standard error (``<metric>_se``, clustered by customer); and the 0-based
+    rank of each target (for paired comparisons).
 
     ``split_train`` is the data the model saw: it defines seen items (masked when
     ``exclude_seen``) and which targets are cold (item with < ``cold_threshold``
@@ -141,4 +147,4 @@ def evaluate(
     }
     if with_coverage:
         result[f"coverage@{k}"] = float(in_top.mean()) if n_items else 0.0
-    return result
+    return result, ranks
