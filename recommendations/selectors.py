@@ -304,10 +304,17 @@ def training_events() -> Iterator[tuple[str, str, str, float, float | None, str]
 
     Keys are the CRM's primary keys as strings; ``order_id`` is the shop's order id or ``""`` when
     unknown (the engine then takes a customer's events with the same timestamp as one basket).
-    Events flagged as automated (scanner clicks) are left out.
+    Events flagged as automated (scanner clicks) are left out, and so are events of a re-created
+    erased customer dated before their erasure (old data re-imported:
+    ``crm.erasure.erased_customer_cutoffs``).
     """
+    from crm.erasure import erased_customer_cutoffs
+
+    events = Interaction.objects.filter(excluded_from_training=False)
+    for customer_id, erased_at in erased_customer_cutoffs().items():
+        events = events.exclude(customer_id=customer_id, occurred_at__lt=erased_at)
     rows = (
-        Interaction.objects.filter(excluded_from_training=False)
+        events
         .order_by()
         .values_list("customer_id", "item_id", "kind", "occurred_at", "value", "order_id")
     )

@@ -14,6 +14,7 @@ parameters learnt on ``split.train`` and scores from each customer's full histor
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..conf import recommendations_settings
@@ -32,6 +34,7 @@ from ..engine.models import ALGORITHMS, Recommender, calibrate, make_recommender
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
 from .embedding import item_embedding_matrix, item_embeddings_refresh
+from .erasure import artifact_forget_erased
 from .locks import TrainingBusy, training_lock
 
 logger = logging.getLogger(__name__)
@@ -135,8 +138,16 @@ def _log(run: TrainingRun, message: str, *, stage: str | None = None, progress: 
 progress_listeners: list[Callable[[TrainingRun, str], None]] = []
 
 
-def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, params: dict | None = None) -> TrainingRun:
-    """Record a queued run and hand it to a worker (``gpu`` queue) once the transaction commits."""
+def training_run_enqueue(
+    *, algorithm: str = "auto", activate: bool = False, params: dict | None = None, background: bool = False
+) -> TrainingRun:
+    """Record a queued run and hand it to a worker (``gpu`` queue) once the transaction commits.
+
+    Without a broker (tasks run eagerly) the run executes in this thread, as the ``train`` command
+    wants, unless ``background``: then it runs in a daemon thread of this process after commit, so
+    an HTTP request answers 202 at once instead of training for minutes (``make demo``, one
+    machine). Production uses a worker; a thread dies with its process (the next run marks it failed).
+    """
     if algorithm not in algorithm_choices():
         raise ValueError(UNKNOWN_ALGORITHM.format(name=algorithm, choices=", ".join(algorithm_choices())))
     from ..tasks import training_run_execute_task
@@ -144,12 +155,28 @@ def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, par
     run = TrainingRun.objects.create(algorithm=algorithm, params=params or {}, force_activate=activate)
 
     def _send() -> None:
+        if background and settings.CELERY_TASK_ALWAYS_EAGER:
+            threading.Thread(
+                target=_execute_in_thread, args=(run.pk,), name=f"training-run-{run.pk}", daemon=True
+            ).start()
+            return
         result = training_run_execute_task.delay(run.pk)
         TrainingRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
 
     transaction.on_commit(_send)
     run.refresh_from_db()
     return run
+
+
+def _execute_in_thread(run_id: int) -> None:
+    from ..tasks import training_run_execute_task
+
+    try:
+        training_run_execute_task.apply(args=(run_id,), throw=False)
+    except Exception:  # a thread has no caller to raise to: the run row already says it failed
+        logger.exception("training run %s failed in its background thread", run_id)
+    finally:
+        connection.close()
 
 
 def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[str, Recommender, dict]:
@@ -306,6 +333,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     )
 
     model.set_histories(data.dataset)  # serve from every customer's full history
+    artifact_forget_erased(model)  # customers erased while this run trained
     version = ModelVersion.objects.create(
         algorithm=name,
         params=params,

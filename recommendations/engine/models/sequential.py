@@ -397,6 +397,9 @@ class Sequential(Recommender):
         if hasattr(self, "_max_len"):
             self._hist = _pad_histories(self._sequences(ds), self._max_len, self._width)
 
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        self._hist[rows] = 0  # 0 is padding: an empty history
+
     def _item_table(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._table is None:
             self._net.eval()

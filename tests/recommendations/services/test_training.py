@@ -110,3 +110,54 @@ def test_auto_survives_a_failing_candidate(shop, settings, monkeypatch):
     assert run.model_version.algorithm == "itemknn"
     assert "ease failed and is skipped" in run.log
     assert run.model_version.metrics["candidates"]["ease"]["ndcg@10"] is None
+
+
+def test_sqlite_lock_is_per_database(shop):
+    """Another database of the same checkout training (its lock file held) does not block this one."""
+    import fcntl
+
+    from recommendations.services.locks import training_lock_path
+
+    other = training_lock_path("/srv/other-checkout-db.sqlite3")
+    assert other != training_lock_path() and other.parent == training_lock_path().parent
+    other.parent.mkdir(parents=True, exist_ok=True)
+    with open(other, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "the benchmark database is training"
+        run = _run("popularity")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_busy_train_command_is_a_one_line_error(transactional_db, shop):
+    """A second concurrent `train` used to end in a Celery Retry traceback; now a CommandError."""
+    from django.core.management import CommandError, call_command
+
+    with training_lock(), pytest.raises(CommandError) as error:
+        call_command("train", "--algorithm", "popularity")
+    assert str(error.value) == "Another training run is in progress; try again when it has finished."
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.FAILED and "in progress" in run.error
+
+
+def test_api_training_without_broker_answers_202_and_trains_after_the_response(transactional_db, shop):
+    """POST /training-runs used to train inside the request (minutes); now 202 at once, then a thread trains."""
+    import threading
+
+    from rest_framework.test import APIClient
+
+    from crm.services import api_key_create
+
+    _, raw_key = api_key_create(name="ops", scopes=["admin"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    # when
+    response = client.post("/api/v1/training-runs", {"algorithm": "popularity", "activate": True}, format="json")
+    # then
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    worker = next((t for t in threading.enumerate() if t.name == f"training-run-{body['id']}"), None)
+    if worker is not None:
+        worker.join(timeout=120)
+    run = TrainingRun.objects.get(pk=body["id"])
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert model_version_active() == run.model_version
