@@ -122,7 +122,7 @@ def load_tafeng(cache: Path) -> tuple[list, list[str], list[str] | None]:
     """Ta Feng lines -> purchase events; the order is customer + day (its only order key)."""
     with zipfile.ZipFile(tafeng_zip(cache)) as z:
         name = next(n for n in z.namelist() if n.endswith(".csv"))
-        raw = z.read(name).decode("utf-8", errors="replace")
+        raw = z.read(name).decode("utf-8-sig", errors="replace")
     events = []
     for row in csv.DictReader(io.StringIO(raw)):
         m, d, y = (int(x) for x in row["TRANSACTION_DT"].split("/"))
