@@ -292,7 +292,11 @@ def run_dataset(name: str, args, seq_over: dict) -> dict:
     emb, embed_s, n_embedded = None, 0.0, 0
     if texts is not None and not args.no_text:
         t0 = time.perf_counter()
-        emb, n_embedded = embed_with_cache(TextEncoder(), texts, EmbeddingCache(args.cache))
+        encoder, cache = TextEncoder(), EmbeddingCache(args.cache)
+        for start in range(0, len(texts), 2000):  # saved chunk by chunk: an interrupted run keeps its work
+            n_embedded += embed_with_cache(encoder, texts[start : start + 2000], cache)[1]
+            print(f"   embedded {min(start + 2000, len(texts))}/{len(texts)}", flush=True)
+        emb = embed_with_cache(encoder, texts, cache)[0]
         embed_s = time.perf_counter() - t0
     print(f"[{name}] {ds.n_users} users, {ds.n_items} items, {ds.n_events} lines, "
           f"{len(np.unique(ds.basket))} orders; discover targets {len(split.test)}, repeat targets "

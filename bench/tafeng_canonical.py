@@ -54,7 +54,7 @@ def main() -> None:
         w = csv.writer(f)
         w.writerow(["customer_id", "country", "attributes_json"])
         for user in sorted(keep):
-            w.writerow([user, "Taiwan", "{}"])
+            w.writerow([user, "TW", "{}"])
     print(f"{len(events)} lines, {len(keep)} customers, {len(items)} items -> {out}")
 
 
