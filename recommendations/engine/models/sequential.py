@@ -64,6 +64,12 @@ class SequentialConfig:
     max_basket_items: int = 16  # items pooled per basket position (a random subset of larger ones)
     max_targets: int = 8  # target items per position (a random subset of larger next baskets)
     new_items_only: bool = True  # targets = next basket's items new to the customer (discover)
+    # Cold items (fewer than cold_threshold training events) are placed by the text-only profile:
+    # each takes the score of the warm item at the same rank of the customer's text similarity,
+    # so they enter the list as often as in a text-only ranking. Needs text embeddings.
+    cold_blend: bool = True
+    cold_threshold: int = 5
+    text_history: int = 20
     n_layers: int = 2
     n_heads: int = 2
     dropout: float = 0.2
@@ -275,6 +281,7 @@ class Sequential(Recommender):
         self._net = net.to(self.device)
         self._table = None
         self._hist = _pad_histories(seqs, self._max_len, self._width)
+        self._cold = (train.item_counts() < cfg.cold_threshold) if text is not None and cfg.cold_blend else None
 
         inputs, targets = _chunks(seqs, self._max_len, self._width, cfg.max_targets, cfg.new_items_only, rng)
         prep_seconds = time.perf_counter() - prep_started
@@ -423,17 +430,46 @@ class Sequential(Recommender):
         return out
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._score_tokens(self._hist[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))])
+        tokens = self._hist[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))]
+        return self._blend_cold(self._score_tokens(tokens), tokens)
+
+    @torch.no_grad()
+    def _blend_cold(self, scores: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Cold items take the model score of the warm item at their text-similarity rank."""
+        cold = getattr(self, "_cold", None)
+        if cold is None or not cold.any() or cold.all():
+            return scores
+        text = self._net.text.float()
+        unit = text / text.norm(dim=1, keepdim=True).clamp(min=1e-9)
+        flat = tokens.reshape(len(tokens), -1)
+        histories = [row[row > 0][::-1][: self.config.text_history] - 1 for row in flat]
+        prof = torch.zeros(len(tokens), unit.shape[1], device=unit.device)
+        for r, h in enumerate(histories):
+            if len(h):
+                prof[r] = unit[torch.from_numpy(h.astype(np.int64)).to(unit.device)].mean(0)
+        cos = prof @ unit.T  # [n, n_items]
+        cold_t = torch.from_numpy(cold).to(unit.device)
+        warm_cos = torch.sort(cos[:, ~cold_t], dim=1).values
+        s = torch.from_numpy(scores).to(unit.device)
+        warm_scores = torch.sort(s[:, ~cold_t], dim=1).values
+        pos = torch.searchsorted(warm_cos.contiguous(), cos[:, cold_t].contiguous())  # warm items below
+        pos = pos.clamp(max=warm_scores.shape[1] - 1)
+        s[:, cold_t] = torch.gather(warm_scores, 1, pos) - 1e-4  # just below that warm item
+        has_profile = prof.abs().sum(1) > 0
+        out = torch.where(has_profile[:, None], s, torch.from_numpy(scores).to(unit.device))
+        return out.cpu().numpy()
 
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
         """Untimed histories (item indices, oldest first): each item is a basket of its own."""
         seqs = [[np.array([i]) for i in h] for h in histories]
-        return self._score_tokens(_pad_histories(seqs, self._max_len, self._width))
+        tokens = _pad_histories(seqs, self._max_len, self._width)
+        return self._blend_cold(self._score_tokens(tokens), tokens)
 
     def score_basket_histories(self, histories: list[list[list[int]]]) -> np.ndarray:
         """Histories as baskets (lists of item indices), oldest basket first."""
         seqs = [_units([np.asarray(b, np.int64) for b in h], not self.config.baskets) for h in histories]
-        return self._score_tokens(_pad_histories(seqs, self._max_len, self._width))
+        tokens = _pad_histories(seqs, self._max_len, self._width)
+        return self._blend_cold(self._score_tokens(tokens), tokens)
 
     def to(self, device: str | torch.device) -> Sequential:
         """Move the network to ``device`` (resolved like everywhere else) for scoring."""
@@ -444,10 +480,13 @@ class Sequential(Recommender):
 
     # ---------------------------------------------------------- persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {"hist": self._hist}
+        cold = getattr(self, "_cold", None)
+        return {"hist": self._hist, "cold": np.zeros(0, bool) if cold is None else cold}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._hist = arrays["hist"]
+        cold = arrays.get("cold")
+        self._cold = cold if cold is not None and len(cold) else None
 
     def _save_extra(self, path: Path) -> None:
         torch.save({k: v.detach().cpu() for k, v in self._net.state_dict().items()}, path / "model.pt")
