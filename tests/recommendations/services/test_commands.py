@@ -167,7 +167,14 @@ def test_exclude_seen_covers_the_whole_history_not_only_the_model_input(transact
 
 
 def test_export_list_errors_are_clear(transactional_db, shop, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from recommendations.engine.models import BUY_AGAIN_DIR
+
     call_command("train", "--algorithm", "popularity", "--activate")
+    # a version trained before buy-again lists existed
+    shutil.rmtree(Path(model_version_active().artifact_path) / BUY_AGAIN_DIR)
     with pytest.raises(CommandError, match="no buy-again ranker"):
         call_command("export_recommendations", "--list", "buy-again", str(tmp_path / "x.csv"))
     assert not (tmp_path / "x.csv").exists()
