@@ -54,9 +54,9 @@ def customer_label(customer) -> str:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "channel", "status_display", "audience_display", "n_items", "holdout_percent",
-                    "current_run", "sent_at")
-    list_filter = ("status", "channel")
+    list_display = ("name", "channel", "status_display", "audience_display", "recommendation_list", "n_items",
+                    "holdout_percent", "current_run", "sent_at")
+    list_filter = ("status", "channel", "recommendation_list")
     search_fields = ("name",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
     readonly_fields = ("status_display", "current_run", "built_at", "sent_at", "created_at", "updated_at",
@@ -64,8 +64,8 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["build_action", "send_action", "pause_action", "cancel_action"]
     fieldsets = (
         (None, {"fields": ("name", "description", "channel", "audience", "status_display")}),
-        ("Items", {"fields": ("n_items", "filter_category", "filter_min_price", "filter_max_price",
-                              "max_per_category")}),
+        ("Items", {"fields": ("recommendation_list", "n_items", "filter_category", "filter_min_price",
+                              "filter_max_price", "max_per_category")}),
         ("Rules", {"fields": ("consent_required", "holdout_share", "frequency_cap_count", "frequency_cap_days")}),
         ("Schedule", {"fields": ("send_at", "periodic_task"),
                       "description": "A send time for a one-off campaign, or a periodic task (crontab) for a "

@@ -71,6 +71,10 @@ class CampaignFields(serializers.Serializer):  # bounds: campaigns.models.MAX_DA
     filter_min_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
     filter_max_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
     max_per_category = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
+    recommendation_list = serializers.ChoiceField(
+        choices=Campaign._meta.get_field("recommendation_list").choices, required=False,
+        help_text="Which list fills the item block: discover (default) or buy_again.",
+    )
     holdout_share = serializers.FloatField(min_value=0, max_value=1, required=False)
     frequency_cap_count = serializers.IntegerField(min_value=0, max_value=MAX_CAP_COUNT, required=False)
     frequency_cap_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, required=False)
@@ -87,7 +91,8 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "audience", "channel", "subject_template", "html_template",
             "text_template", "n_items", "filter_category", "filter_min_price", "filter_max_price",
-            "max_per_category", "holdout_share", "frequency_cap_count", "frequency_cap_days", "consent_required",
+            "max_per_category", "recommendation_list", "holdout_share", "frequency_cap_count", "frequency_cap_days",
+            "consent_required",
             "status", "send_at", "crontab", "current_run", "built_at", "sent_at", "created_at", "updated_at",
         ]
 

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
+from recommendations.models import Recommendation
 
 # Bounds that keep date arithmetic and integer columns sane (10 years; a cap no one would set).
 MAX_DAYS = 3650
@@ -58,6 +59,11 @@ class Campaign(models.Model):
     filter_min_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     filter_max_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     max_per_category = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Diversity cap; empty: none.")
+    recommendation_list = models.CharField(
+        max_length=20, choices=Recommendation.List.choices, default=Recommendation.List.DISCOVER,
+        help_text="Which stored list fills the item block: discover (products the customer has not bought) "
+        "or buy again (products they bought before, by when they will need them again).",
+    )
     send_at = models.DateTimeField(null=True, blank=True, help_text="One-off schedule: build and send at this time.")
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign",

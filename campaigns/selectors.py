@@ -23,6 +23,7 @@ from crm.selectors import segment_evaluate
 from recommendations.conf import recommendations_settings
 from recommendations.models import Recommendation
 from recommendations.selectors import (
+    LIST_DISCOVER,
     ItemFilters,
     RecommendedItem,
     model_version_active,
@@ -106,14 +107,15 @@ def allowed_items(*, filters: ItemFilters) -> dict[int, _ItemRow]:
     return {row[0]: _ItemRow(*row) for row in rows}
 
 
-def _excluded_by_customer(customer_ids: Sequence[int]) -> dict[int, set[int]]:
-    """Mirror of ``customer_excluded_item_ids`` for many customers: rejected and already-bought items."""
+def _excluded_by_customer(customer_ids: Sequence[int], list_name: str = LIST_DISCOVER) -> dict[int, set[int]]:
+    """Mirror of ``customer_excluded_item_ids`` for many customers: rejected and (discover only)
+    already-bought items."""
     excluded: dict[int, set[int]] = defaultdict(set)
     rejected = Feedback.objects.filter(customer_id__in=customer_ids, kind__in=NEGATIVE_FEEDBACK, item__isnull=False)
     for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
         excluded[customer_id].add(item_id)
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
-    if kinds:
+    if kinds and list_name == LIST_DISCOVER:
         from crm.models import Interaction
 
         seen = Interaction.objects.filter(customer_id__in=customer_ids, kind__in=kinds)
@@ -148,8 +150,10 @@ def recommendation_snapshots_for_customers(
     demote_item_ids: dict[int, set[int]] | None = None,
     max_per_category: int | None = None,
     items: dict[int, _ItemRow] | None = None,
+    list_name: str = LIST_DISCOVER,
 ) -> dict[int, list[dict[str, Any]]]:
-    """Item snapshots per customer id, identical to ``recommendation_list_for_customer`` for each.
+    """Item snapshots per customer id from list ``list_name``, identical to
+    ``recommendation_list_for_customer`` for each.
 
     ``customers`` need only ``pk`` and ``country`` loaded; ``items`` (from ``allowed_items``) can be
     passed in to reuse it across chunks.
@@ -158,13 +162,15 @@ def recommendation_snapshots_for_customers(
     items = allowed_items(filters=filters) if items is None else items
     version = model_version_active()
     ids = [c.pk for c in customers]
-    excluded = _excluded_by_customer(ids)
+    excluded = _excluded_by_customer(ids, list_name)
     stored: dict[int, list[tuple]] = defaultdict(list)
     max_demoted = max((len(demote_item_ids.get(i, ())) for i in ids), default=0)
     read_depth = 2 * (limit * (3 if max_per_category else 1) + max_demoted) + 10
     if version is not None:
         rows = (
-            Recommendation.objects.filter(model_version=version, customer_id__in=ids, rank__lte=read_depth)
+            Recommendation.objects.filter(
+                model_version=version, list=list_name, customer_id__in=ids, rank__lte=read_depth
+            )
             .order_by("customer_id", "rank")
             .values_list("customer_id", "item_id", "score", "probability", "reason")
         )
@@ -186,7 +192,7 @@ def recommendation_snapshots_for_customers(
             result[customer.pk] = snapshot_from_recommended(
                 recommendation_list_for_customer(
                     customer=customer, limit=limit, filters=filters, demote_item_ids=demoted,
-                    max_per_category=max_per_category,
+                    max_per_category=max_per_category, list_name=list_name,
                 )
             )
             continue

@@ -304,9 +304,9 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "customer", "kind", "item", "value", "quantity", "source")
+    list_display = ("occurred_at", "customer", "kind", "item", "value", "quantity", "order_id", "source")
     list_filter = ("kind", "source", "excluded_from_training", "occurred_at")
-    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "event_id")
+    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "event_id", "=order_id")
     raw_id_fields = ("customer", "item")
     date_hierarchy = "occurred_at"
     list_select_related = ("customer", "item")

@@ -20,7 +20,7 @@ from . import consent, services
 from .api.exceptions import error_body
 from .api.validation import JSONObjectField, SafeKeyField, SaneDateTimeField, events_validate
 from .filters import CustomerFilter, FeedbackFilter, InteractionFilter, ItemFilter
-from .models import ConsentEvent, Customer, Feedback, Interaction, Item
+from .models import MAX_ORDER_ID_LENGTH, ConsentEvent, Customer, Feedback, Interaction, Item
 
 CUSTOMER_NOT_FOUND = "No customer with external_id '{key}'."
 ITEM_NOT_FOUND = "No item with sku '{key}'."
@@ -430,6 +430,10 @@ class InteractionEventSerializer(serializers.Serializer):
     value = serializers.FloatField(required=False, allow_null=True)
     quantity = serializers.IntegerField(required=False, min_value=1)
     source = serializers.ChoiceField(choices=Interaction.Source.choices, required=False, help_text="Default: api.")
+    order_id = serializers.CharField(
+        max_length=MAX_ORDER_ID_LENGTH, required=False, allow_blank=True, allow_null=True,
+        help_text="The shop's order id; the lines of one order (basket) share it. Default: none.",
+    )
 
 
 class InteractionOutputSerializer(serializers.ModelSerializer):
@@ -439,14 +443,14 @@ class InteractionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Interaction
         fields = ["event_id", "customer", "item", "kind", "value", "quantity", "occurred_at", "source",
-                  "created_at"]
+                  "order_id", "created_at"]
 
 
 class InteractionListApi(ListMixin, GenericAPIView):
     """GET lists stored events, newest id first by default (filter by customer, item, kind, time)."""
 
     queryset = Interaction.objects.select_related("customer", "item").only(
-        "event_id", "kind", "value", "quantity", "occurred_at", "source", "created_at",
+        "event_id", "kind", "value", "quantity", "occurred_at", "source", "order_id", "created_at",
         "customer__external_id", "item__sku",
     )
     filterset_class = InteractionFilter

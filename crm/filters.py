@@ -64,6 +64,7 @@ class InteractionFilter(filters.FilterSet):
     item = filters.CharFilter(field_name="item__sku", help_text="Item SKU.")
     kind = filters.MultipleChoiceFilter(choices=Interaction.Kind.choices)
     source = filters.ChoiceFilter(choices=Interaction.Source.choices)
+    order_id = filters.CharFilter(help_text="The lines of one order.")
     since = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     until = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 

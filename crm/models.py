@@ -96,6 +96,9 @@ class Item(TimeStampedModel):
         return "\n".join(p for p in parts if p)
 
 
+MAX_ORDER_ID_LENGTH = 100
+
+
 class Interaction(models.Model):
     class Kind(models.TextChoices):
         VIEW = "view", "view"
@@ -125,12 +128,18 @@ class Interaction(models.Model):
     excluded_from_training = models.BooleanField(
         default=False, help_text="Set for events that look automated (e.g. mail scanners' clicks)."
     )
+    order_id = models.CharField(
+        max_length=MAX_ORDER_ID_LENGTH, blank=True, default="",
+        help_text="The shop's order (basket) id; the lines of one order share it. Empty when unknown: "
+        "then a customer's events with the same timestamp count as one basket.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-occurred_at"], name="interaction_customer_recent"),
+            models.Index(fields=["customer", "order_id"], name="interaction_customer_order"),
             models.Index(fields=["occurred_at", "id"], name="interaction_since"),
             models.Index(fields=["item", "kind"], name="interaction_item_kind"),
         ]

@@ -10,7 +10,8 @@ dict with a ``field`` and the keys that field takes:
 - ``no_purchase_within_days``: no purchase in the last ``value`` days (lapsed customers).
 - ``interacted_with_category``: any interaction with items of category ``value``; optional
   ``days`` and ``kinds``.
-- ``min_orders``: at least ``value`` purchases, optionally within the last ``days``.
+- ``min_orders``: at least ``value`` orders, optionally within the last ``days``. An order is one
+  basket: the purchase lines sharing an ``order_id``, or (lines without one) sharing a timestamp.
 - ``joined_within_days``: the customer was created in the last ``value`` days.
 
 Attribute ops: ``eq``, ``ne``, ``in``, ``exists``, ``gt``, ``gte``, ``lt``, ``lte``. Attribute keys are
@@ -175,7 +176,10 @@ def _condition_q(condition: dict) -> Q:
             purchases = purchases.filter(occurred_at__gte=_since(condition["days"]))
         heavy = (
             purchases.values("customer_id")
-            .annotate(n=Count("id"))
+            .annotate(
+                n=Count("order_id", distinct=True, filter=~Q(order_id=""))
+                + Count("occurred_at", distinct=True, filter=Q(order_id=""))
+            )
             .filter(n__gte=condition["value"])
             .values("customer_id")
         )

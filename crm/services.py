@@ -23,6 +23,7 @@ def interaction_record(
     quantity: int = 1,
     source: str = Interaction.Source.WEB,
     excluded_from_training: bool = False,
+    order_id: str = "",
 ) -> tuple[Interaction, bool]:
     """Store one event; replaying an ``event_id`` returns the stored event and ``created=False``."""
     existing = Interaction.objects.filter(event_id=event_id).first()
@@ -40,6 +41,7 @@ def interaction_record(
                 quantity=quantity,
                 source=source,
                 excluded_from_training=excluded_from_training,
+                order_id=order_id,
             )
     except IntegrityError:  # a concurrent replay won the race
         return Interaction.objects.get(event_id=event_id), False
@@ -119,6 +121,7 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                 "occurred_at": i.occurred_at.isoformat(),
                 "source": i.source,
                 "event_id": i.event_id,
+                "order_id": i.order_id,
             }
             for i in customer.interactions.select_related("item").order_by("occurred_at", "id")
         ],
@@ -282,7 +285,8 @@ def interaction_ingest_many(
     """Store a batch of validated events, idempotently on ``event_id``.
 
     Each event is a dict with ``event_id``, ``customer`` (external id), ``item`` (sku), ``kind``,
-    ``occurred_at`` and optional ``value``, ``quantity``, ``source``. Events whose ``event_id`` is
+    ``occurred_at`` and optional ``value``, ``quantity``, ``source``, ``order_id`` (lines of one
+    order share it). Events whose ``event_id`` is
     already stored (or repeats earlier in the batch) are counted as duplicates and change nothing.
     Unknown customers/items raise ``UnknownReferencesError`` (nothing is written) unless
     ``create_unknown``, which creates bare rows for them first.
@@ -310,7 +314,7 @@ def interaction_ingest_many(
             raise UnknownReferencesError(customers=unknown_customers, items=unknown_items)
         rows = [
             (e["event_id"], customers[e["customer"]], items[e["item"]], e["kind"], e.get("value"),
-             e.get("quantity") or 1, e["occurred_at"], e.get("source") or source)
+             e.get("quantity") or 1, e["occurred_at"], e.get("source") or source, e.get("order_id") or "")
             for e in new
         ]
         created = _interactions_insert(rows)
@@ -324,18 +328,18 @@ def interaction_ingest_many(
 
 
 _INSERT_UNNEST = """
-    INSERT INTO {table} (event_id, customer_id, item_id, kind, value, quantity, occurred_at, source,
+    INSERT INTO {table} (event_id, customer_id, item_id, kind, value, quantity, occurred_at, source, order_id,
                          excluded_from_training, created_at)
-    SELECT e, c, i, k, v, q, o, s, false, %s
+    SELECT e, c, i, k, v, q, o, s, b, false, %s
     FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[], %s::varchar[], %s::float8[], %s::int[],
-                %s::timestamptz[], %s::varchar[]) AS t(e, c, i, k, v, q, o, s)
+                %s::timestamptz[], %s::varchar[], %s::varchar[]) AS t(e, c, i, k, v, q, o, s, b)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 """
 
 
 def _interactions_insert(rows: list[tuple]) -> int:
-    """Insert (event_id, customer_id, item_id, kind, value, quantity, occurred_at, source) rows,
+    """Insert (event_id, customer_id, item_id, kind, value, quantity, occurred_at, source, order_id) rows,
     skipping stored event ids; returns how many were inserted.
 
     PostgreSQL: one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (exact
@@ -353,8 +357,8 @@ def _interactions_insert(rows: list[tuple]) -> int:
     Interaction.objects.bulk_create(
         [
             Interaction(event_id=e, customer_id=c, item_id=i, kind=k, value=v, quantity=q, occurred_at=o, source=s,
-                        created_at=now)
-            for e, c, i, k, v, q, o, s in rows
+                        order_id=b, created_at=now)
+            for e, c, i, k, v, q, o, s, b in rows
         ],
         batch_size=2000,
         ignore_conflicts=True,

@@ -521,8 +521,9 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
 @admin.register(Recommendation)
 class RecommendationAdmin(ReadOnlyAdmin):
-    list_display = ("customer", "rank", "item", "score_display", "probability_display", "reason", "model_version")
-    list_filter = ("model_version",)
+    list_display = ("customer", "list", "rank", "item", "score_display", "probability_display", "reason",
+                    "model_version")
+    list_filter = ("list", "model_version")
     search_fields = ("customer__external_id", "customer__email", "item__sku")
     list_select_related = ("customer", "item", "model_version")
     raw_id_fields = ("customer", "item", "model_version")
@@ -564,9 +565,9 @@ class ActiveRecommendationInline(admin.TabularInline):
     """The customer's list from the serving version, shown on the CRM customer page."""
 
     model = Recommendation
-    fields = ("rank", "item", "score_display", "probability_display", "reason")
+    fields = ("list", "rank", "item", "score_display", "probability_display", "reason")
     readonly_fields = fields
-    ordering = ("rank",)
+    ordering = ("list", "rank")
     extra = 0
     max_num = 0
     can_delete = False

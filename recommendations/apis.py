@@ -3,9 +3,12 @@
 * ``GET customers/{external_id}/recommendations`` and ``GET items/{sku}/similar`` need ``read``.
 * Model versions and training runs are model operations: every method needs ``admin``.
 
+``?list=discover`` (default: products the customer has not bought) or ``?list=buy_again``
+(products they bought before, ranked by when they will need them again) picks the stored list.
 Every result carries ``rank``, ``probability`` (calibrated, null for cold start) and ``reason``
-(human-readable, e.g. "similar to Trail shoes"); ``?explain=true`` adds the raw ``score`` and the
-``source`` of each result (``model``, ``cold_start`` or ``similar``).
+(human-readable, e.g. "similar to Trail shoes", "you buy this about every 3 weeks");
+``?explain=true`` adds the raw ``score`` and the ``source`` of each result (``model``,
+``cold_start``, ``history`` or ``similar``).
 """
 from __future__ import annotations
 
@@ -18,14 +21,21 @@ from crm.api.exceptions import error_body
 from crm.api.pagination import ApiCursorPagination
 from crm.apis import customer_get, item_get
 
-from .models import ModelVersion, TrainingRun
-from .selectors import ItemFilters, model_version_active, recommendation_list_for_customer, similar_items
+from .models import ModelVersion, Recommendation, TrainingRun
+from .selectors import (
+    LIST_DISCOVER,
+    ItemFilters,
+    model_version_active,
+    recommendation_list_for_customer,
+    similar_items,
+)
 from .services import training
 from .services.registry import ActivationError, model_version_activate
 
 MODEL_VERSION_NOT_FOUND = "No model version with id {key}."
 TRAINING_RUN_NOT_FOUND = "No training run with id {key}."
 PRICE_RANGE = "min_price must not exceed max_price."
+UNKNOWN_LIST = 'Expected "discover" or "buy_again", got "{input}".'
 MAX_LIMIT = 100
 
 
@@ -52,8 +62,9 @@ class RecommendedItemSerializer(serializers.Serializer):
 
 
 class CustomerRecommendationsApi(GenericAPIView):
-    """The customer's recommendations now: the active model's list re-ranked by business rules
-    (active, in-stock, not rejected, not already bought), topped up by cold start."""
+    """The customer's recommendations now, from one of two lists: ``discover`` (the active model's
+    list re-ranked by business rules: active, in-stock, not rejected, not already bought; topped up
+    by cold start) or ``buy_again`` (what they bought before, when they will need it again)."""
 
     pagination_class = None
 
@@ -64,6 +75,12 @@ class CustomerRecommendationsApi(GenericAPIView):
         min_price = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=0)
         max_price = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=0)
         explain = serializers.BooleanField(required=False, default=False)
+        list = serializers.ChoiceField(
+            choices=Recommendation.List.values, required=False, default=LIST_DISCOVER,
+            error_messages={"invalid_choice": UNKNOWN_LIST},
+            help_text="Which list: discover (default; products not bought yet) or buy_again "
+            "(products bought before, by when they are due again).",
+        )
 
         def validate(self, attrs):
             low, high = attrs.get("min_price"), attrs.get("max_price")
@@ -75,6 +92,7 @@ class CustomerRecommendationsApi(GenericAPIView):
     class OutputSerializer(serializers.Serializer):
         customer = serializers.CharField()
         model_version = serializers.IntegerField(allow_null=True)
+        list = serializers.ChoiceField(choices=Recommendation.List.values)
         results = RecommendedItemSerializer(many=True)
 
     @extend_schema(operation_id="customers_recommendations", parameters=[FilterSerializer],
@@ -90,10 +108,11 @@ class CustomerRecommendationsApi(GenericAPIView):
             filters=ItemFilters(
                 category=query.get("category"), min_price=query.get("min_price"), max_price=query.get("max_price")
             ),
+            list_name=query["list"],
         )
         version = model_version_active()
         body = {"customer": customer.external_id, "model_version": version.pk if version else None,
-                "results": results}
+                "list": query["list"], "results": results}
         return Response(self.OutputSerializer(body, context={"explain": query["explain"]}).data)
 
 

@@ -95,10 +95,21 @@ class ItemEmbedding(models.Model):
 
 
 class Recommendation(models.Model):
-    """One stored recommendation of a model version for a customer, at a rank (1 = best)."""
+    """One stored recommendation of a model version for a customer, in one list, at a rank (1 = best).
+
+    A version stores two lists per customer: ``discover`` (products the customer has not bought:
+    cross-sell) and ``buy_again`` (products they bought before, ranked by when they will need them
+    again: replenishment).
+    """
+
+    class List(models.TextChoices):
+        # Values equal ``engine.tasks.LIST_DISCOVER`` / ``LIST_BUY_AGAIN``.
+        DISCOVER = "discover", "discover"
+        BUY_AGAIN = "buy_again", "buy again"
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="recommendations")
     customer = models.ForeignKey("crm.Customer", on_delete=models.CASCADE, related_name="recommendations")
+    list = models.CharField(max_length=20, choices=List.choices, default=List.DISCOVER)
     rank = models.PositiveIntegerField()
     item = models.ForeignKey("crm.Item", on_delete=models.CASCADE, related_name="+")
     score = models.FloatField()
@@ -106,10 +117,12 @@ class Recommendation(models.Model):
     reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["model_version_id", "customer_id", "rank"]
+        ordering = ["model_version_id", "customer_id", "list", "rank"]
         constraints = [
-            models.UniqueConstraint(fields=["model_version", "customer", "rank"], name="recommendation_unique_rank"),
+            models.UniqueConstraint(
+                fields=["model_version", "list", "customer", "rank"], name="recommendation_unique_list_rank"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.rank} {self.item_id} for {self.customer_id} (v{self.model_version_id})"
+        return f"{self.list} #{self.rank} {self.item_id} for {self.customer_id} (v{self.model_version_id})"

@@ -1,9 +1,11 @@
 """Read side of the recommendations app: what the API and campaigns ask for.
 
 ``recommendation_list_for_customer`` is the one entry point for "what should this customer see":
-the active version's stored list, re-ranked by business rules and filters, topped up by the
-cold-start path (popular in the customer's country, blended with text similarity to what they
-touched) when the stored list is missing or too short after filtering.
+the active version's stored list, re-ranked by business rules and filters, topped up when the
+stored list is missing or too short after filtering. A version stores two lists per customer:
+``discover`` (never what they bought; topped up by the cold-start path: popular in the customer's
+country, blended with text similarity to what they touched) and ``buy_again`` (only what they
+bought; topped up from their purchase history, most often and most recently bought first).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from crm.models import Customer, Feedback, Interaction, Item
 
 from .conf import recommendations_settings
 from .models import ItemEmbedding, ModelVersion, Recommendation
+from .reasons import DAY, buy_again_reason
+
+LIST_DISCOVER = Recommendation.List.DISCOVER.value
+LIST_BUY_AGAIN = Recommendation.List.BUY_AGAIN.value
+LISTS: tuple[str, ...] = tuple(Recommendation.List.values)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class RecommendedItem:
     score: float
     probability: float | None
     reason: str
-    source: str  # "model" or "cold_start"
+    source: str  # "model", "cold_start" (discover top-up) or "history" (buy-again top-up)
 
 
 @dataclass(frozen=True)
@@ -53,13 +60,14 @@ def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def customer_excluded_item_ids(*, customer: Customer) -> set[int]:
-    """Items never to show this customer: negative feedback, and (by default) what they already bought."""
+def customer_excluded_item_ids(*, customer: Customer, list_name: str = LIST_DISCOVER) -> set[int]:
+    """Items never to show this customer in ``list_name``: negative feedback, and in the discover
+    list (per settings) what they already bought, which is exactly what the buy-again list is made of."""
     negative = {Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT}
     rejected = Feedback.objects.filter(customer=customer, kind__in=negative, item__isnull=False)
     excluded = set(rejected.values_list("item_id", flat=True))
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
-    if kinds:
+    if kinds and list_name == LIST_DISCOVER:
         excluded |= set(Interaction.objects.filter(customer=customer, kind__in=kinds).values_list("item_id", flat=True))
     return excluded
 
@@ -96,22 +104,25 @@ def recommendation_list_for_customer(
     exclude_item_ids: Iterable[int] = (),
     demote_item_ids: Iterable[int] = (),
     max_per_category: int | None = None,
+    list_name: str = LIST_DISCOVER,
 ) -> list[RecommendedItem]:
-    """The customer's recommendations, best first, honouring every business rule.
+    """The customer's recommendations from list ``list_name``, best first, honouring every business rule.
 
-    Only active, in-stock items; never an item the customer rejected or (per settings) already
-    bought; ``filters`` narrow category and price; ``demote_item_ids`` (e.g. sent in recent
+    Only active, in-stock items; never an item the customer rejected or (discover, per settings)
+    already bought; ``filters`` narrow category and price; ``demote_item_ids`` (e.g. sent in recent
     campaigns) go to the back rather than away; ``max_per_category`` caps repeats per category.
     """
+    if list_name not in LISTS:
+        raise ValueError(f"Unknown recommendation list {list_name!r}; choose one of {', '.join(LISTS)}.")
     filters = filters or ItemFilters()
-    excluded = customer_excluded_item_ids(customer=customer) | set(exclude_item_ids)
+    excluded = customer_excluded_item_ids(customer=customer, list_name=list_name) | set(exclude_item_ids)
     demoted = set(demote_item_ids)
     version = model_version_active()
     candidates: list[RecommendedItem] = []
     if version is not None:
         allowed = filters.apply(Item.objects.available()).exclude(id__in=excluded)
         stored = (
-            Recommendation.objects.filter(model_version=version, customer=customer, item__in=allowed)
+            Recommendation.objects.filter(model_version=version, list=list_name, customer=customer, item__in=allowed)
             .select_related("item")
             .order_by("rank")
         )
@@ -119,11 +130,51 @@ def recommendation_list_for_customer(
     wanted = limit * (3 if max_per_category else 1) + len(demoted)
     if len(candidates) < wanted:
         seen = excluded | {c.item.id for c in candidates}
-        candidates += cold_start_for_customer(
-            customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen
-        )
+        top_up = cold_start_for_customer if list_name == LIST_DISCOVER else buy_again_from_history
+        candidates += top_up(customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen)
     candidates = [c for c in candidates if c.item.id not in demoted] + [c for c in candidates if c.item.id in demoted]
     return _rerank(_diversify(candidates, limit=limit, max_per_category=max_per_category))
+
+
+def buy_again_from_history(
+    *,
+    customer: Customer,
+    limit: int = 10,
+    filters: ItemFilters | None = None,
+    exclude_item_ids: Iterable[int] = (),
+) -> list[RecommendedItem]:
+    """What the customer bought before, most often first, then most recently: the buy-again list
+    when none is stored (a version without a buy-again ranker, or purchases since the last scoring).
+
+    A purchase is counted once per moment (the lines of one order share a timestamp), so a basket
+    holding the same product twice is one purchase of it. Customers who withdrew consent
+    (unsubscribed) get no personal list, stored or live.
+    """
+    if not customer.pk or Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).exists():
+        return []
+    filters = filters or ItemFilters()
+    allowed = filters.apply(Item.objects.available()).exclude(id__in=set(exclude_item_ids))
+    rows = (
+        Interaction.objects.filter(customer=customer, kind=Interaction.Kind.PURCHASE, item__in=allowed)
+        .order_by()
+        .values_list("item_id", "occurred_at")
+        .distinct()
+    )
+    moments: dict[int, list[float]] = {}
+    for item_id, occurred_at in rows:
+        moments.setdefault(item_id, []).append(occurred_at.timestamp())
+    now = timezone.now().timestamp()
+    best = sorted(moments, key=lambda i: (-len(moments[i]), -max(moments[i]), i))[:limit]
+    items = Item.objects.in_bulk(best)
+    result = []
+    for rank, item_id in enumerate((i for i in best if i in items), start=1):
+        times = sorted(moments[item_id])
+        interval = (times[-1] - times[0]) / (len(times) - 1) / DAY if len(times) > 1 else None
+        reason = buy_again_reason(
+            times_bought=len(times), days_since_last=(now - times[-1]) / DAY, interval_days=interval
+        )
+        result.append(RecommendedItem(items[item_id], rank, float(len(times)), None, reason, "history"))
+    return result
 
 
 def popular_item_scores(*, country: str = "", days: int = 90, limit: int = 200, base: QuerySet[Item] | None = None):
@@ -248,12 +299,14 @@ def similar_items(*, item: Item, limit: int = 10) -> list[RecommendedItem]:
     ]
 
 
-def training_events() -> Iterator[tuple[str, str, str, float, float | None]]:
-    """Every interaction usable for training as ``(customer_id, item_id, kind, unix_ts, value)``.
+def training_events() -> Iterator[tuple[str, str, str, float, float | None, str]]:
+    """Every interaction usable for training as ``(customer_id, item_id, kind, unix_ts, value, order_id)``.
 
-    Keys are the CRM's primary keys as strings; events flagged as automated (scanner clicks) are
-    left out, and so are events of a re-created erased customer dated before their erasure
-    (old data re-imported: ``crm.erasure.erased_customer_cutoffs``).
+    Keys are the CRM's primary keys as strings; ``order_id`` is the shop's order id or ``""`` when
+    unknown (the engine then takes a customer's events with the same timestamp as one basket).
+    Events flagged as automated (scanner clicks) are left out, and so are events of a re-created
+    erased customer dated before their erasure (old data re-imported:
+    ``crm.erasure.erased_customer_cutoffs``).
     """
     from crm.erasure import erased_customer_cutoffs
 
@@ -263,10 +316,10 @@ def training_events() -> Iterator[tuple[str, str, str, float, float | None]]:
     rows = (
         events
         .order_by()
-        .values_list("customer_id", "item_id", "kind", "occurred_at", "value")
+        .values_list("customer_id", "item_id", "kind", "occurred_at", "value", "order_id")
     )
-    for customer_id, item_id, kind, occurred_at, value in rows.iterator(chunk_size=10_000):
-        yield str(customer_id), str(item_id), kind, occurred_at.timestamp(), value
+    for customer_id, item_id, kind, occurred_at, value, order_id in rows.iterator(chunk_size=10_000):
+        yield str(customer_id), str(item_id), kind, occurred_at.timestamp(), value, order_id
 
 
 def catalogue_item_ids() -> list[int]:

@@ -1,4 +1,5 @@
 """factory_boy factories for every model the tests build by hand."""
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -58,3 +59,28 @@ class SegmentFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Segment {n}")
     rules = factory.LazyFunction(dict)
+
+
+def order_create(
+    *,
+    customer: Customer,
+    items: list[Item],
+    occurred_at=None,
+    order_id: str | None = None,
+    kind: str = Interaction.Kind.PURCHASE,
+) -> list[Interaction]:
+    """One order the way shop exports write it: one purchase line per item, all at the same
+    timestamp, in product-code (SKU) order, sharing one ``order_id`` (a fresh one unless given;
+    pass ``""`` for an export without order ids, where the shared timestamp alone makes the basket).
+    """
+    occurred_at = occurred_at or timezone.now() - timedelta(days=1)
+    if order_id is None:
+        order_id = f"ord-{next(_order_numbers):07d}"
+    return [
+        InteractionFactory(customer=customer, item=item, kind=kind, occurred_at=occurred_at, order_id=order_id,
+                           value=float(item.price) if item.price is not None else None)
+        for item in sorted(items, key=lambda i: i.sku)
+    ]
+
+
+_order_numbers = itertools.count(1)

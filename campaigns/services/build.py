@@ -86,6 +86,7 @@ def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) ->
     snapshots = recommendation_snapshots_for_customers(
         customers=customers, limit=campaign.n_items, filters=campaign_item_filters(campaign=campaign),
         demote_item_ids=demote, max_per_category=campaign.max_per_category, items=items,
+        list_name=campaign.recommendation_list,
     ) if customers else {}
     recipients = []
     for row in rows:

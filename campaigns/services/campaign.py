@@ -9,7 +9,7 @@ from campaigns.services.build import CampaignStateError
 EDITABLE = (
     "name", "description", "audience", "channel", "subject_template", "html_template", "text_template", "n_items",
     "filter_category", "filter_min_price", "filter_max_price", "max_per_category", "holdout_share",
-    "frequency_cap_count", "frequency_cap_days", "consent_required",
+    "frequency_cap_count", "frequency_cap_days", "consent_required", "recommendation_list",
 )
 BUSY = (
     "Campaign {id} is {status}: it cannot be changed or deleted until that finishes; cancel it first "

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from crm.models import Interaction
+from crm.models import MAX_ORDER_ID_LENGTH, Interaction
 
 KINDS = frozenset(Interaction.Kind.values)
 SOURCES = frozenset(Interaction.Source.values)
@@ -26,6 +26,7 @@ MAX_JSON_DEPTH = 20
 NUL_IN_JSON = "Text must not contain NUL (\\u0000) characters."
 TOO_DEEP = f"JSON nested more than {MAX_JSON_DEPTH} levels."
 NOT_AN_OBJECT = "Expected a JSON object."
+ORDER_ID_CONTROL = "Expected an order id without control characters."
 
 # Timestamps outside [1970-01-01, now + 1 day] are refused: year 0001 / 9999 values overflow time
 # arithmetic (training timestamps, "within N days" rules) and a future event is a clock or client bug.
@@ -101,14 +102,16 @@ class JSONObjectField(serializers.JSONField):
         return data
 
 
-def _text(event: dict, name: str, errors: dict, index: int, *, required: bool = True) -> str | None:
+def _text(
+    event: dict, name: str, errors: dict, index: int, *, required: bool = True, max_length: int = MAX_KEY_LENGTH
+) -> str | None:
     value = event.get(name)
     if value is None:
         if required:
             errors[f"events[{index}].{name}"] = ["This field is required."]
         return None
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
-        errors[f"events[{index}].{name}"] = [f"Expected a non-empty string of at most {MAX_KEY_LENGTH} characters."]
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        errors[f"events[{index}].{name}"] = [f"Expected a non-empty string of at most {max_length} characters."]
         return None
     if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
         errors[f"events[{index}].{name}"] = [NUL_IN_JSON]
@@ -172,6 +175,7 @@ def events_validate(events: Any, *, now: datetime) -> tuple[list[dict[str, Any]]
             or abs(value) > 1e15
         ):
             errors[f"events[{index}].value"] = ["Expected a finite number or null."]
+        order_id = _order_id(event, errors, index)
         quantity = event.get("quantity", 1)
         if quantity is None:
             quantity = 1
@@ -181,6 +185,17 @@ def events_validate(events: Any, *, now: datetime) -> tuple[list[dict[str, Any]]
             clean.append({
                 "event_id": event_id, "customer": customer, "item": item, "kind": kind,
                 "occurred_at": occurred_at, "value": None if value is None else float(value),
-                "quantity": quantity, "source": source,
+                "quantity": quantity, "source": source, "order_id": order_id,
             })
     return clean, errors
+
+
+def _order_id(event: dict, errors: dict, index: int) -> str:
+    """Optional; null or "" mean "not part of a known order" (stored as "")."""
+    if event.get("order_id") in (None, ""):
+        return ""
+    value = _text(event, "order_id", errors, index, max_length=MAX_ORDER_ID_LENGTH)
+    if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        errors[f"events[{index}].order_id"] = [ORDER_ID_CONTROL]
+        return ""
+    return value or ""

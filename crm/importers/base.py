@@ -330,9 +330,14 @@ def url(value: str, column: str) -> str:
     return value
 
 
-def event_id(fmt: str, customer: str, item: str, kind: str, occurred_at: datetime) -> str:
-    """Deterministic: the same (customer, item, kind, time) always gets the same id."""
-    key = "\x1f".join((customer, item, kind, occurred_at.isoformat()))
+def event_id(fmt: str, customer: str, item: str, kind: str, occurred_at: datetime, order_id: str = "") -> str:
+    """Deterministic: the same (customer, item, kind, time[, order]) always gets the same id.
+
+    The order id joins the key only when given, so re-importing a file without orders keeps the
+    ids of earlier imports, and one product in two orders placed in the same second stays two events.
+    """
+    parts = (customer, item, kind, occurred_at.isoformat(), *((order_id,) if order_id else ()))
+    key = "\x1f".join(parts)
     return f"import:{fmt}:{hashlib.sha1(key.encode()).hexdigest()}"
 
 

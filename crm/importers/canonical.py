@@ -6,7 +6,7 @@ defines become bare customers / items (an id and nothing else; an item's title i
 from __future__ import annotations
 
 from crm.erasure import erased_external_ids
-from crm.models import ConsentEvent, Customer, Interaction, Item
+from crm.models import MAX_ORDER_ID_LENGTH, ConsentEvent, Customer, Interaction, Item
 
 from . import writers
 from .base import (
@@ -91,7 +91,15 @@ def parse_interaction(row: dict[str, str]) -> tuple:
     occurred_at = timestamp_iso(text(row, "timestamp", required=True))
     quantity = positive_int(row.get("quantity") or "", "quantity", default=1)
     value = number(row.get("value") or "", "value")
-    return customer, item, kind, occurred_at, quantity, value
+    return customer, item, kind, occurred_at, quantity, value, order_id(row)
+
+
+def order_id(row: dict[str, str]) -> str:
+    """The optional ``order_id``: lines of one order share it (one basket). Empty = unknown."""
+    value = text(row, "order_id", max_length=MAX_ORDER_ID_LENGTH)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise RowInvalid("'order_id' must not contain control characters.")
+    return value
 
 
 CUSTOMERS = FileSpec("customers.csv", ("customer_id",), parse_customer, required=False)

@@ -5,7 +5,6 @@ Every writer returns how many rows it created; callers derive "already present" 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -139,23 +138,25 @@ def _interactions_copy(rows: Iterable[tuple]) -> None:
 
 INTERACTION_COLUMNS = (
     "customer_id", "item_id", "kind", "occurred_at", "quantity", "value", "source", "event_id",
-    "excluded_from_training", "created_at",
+    "excluded_from_training", "created_at", "order_id",
 )
 
 
 def interactions_build(
-    events: Iterable[tuple[str, str, str, datetime, int, float | None]],
+    events: Iterable[tuple],
     *,
     fmt: str,
     customer_ids: dict[str, int],
     item_ids: dict[str, int],
 ) -> Iterator[tuple]:
-    """Turn parsed (customer, item, kind, occurred_at, quantity, value) rows into ``INTERACTION_COLUMNS`` rows."""
+    """Turn parsed ``(customer, item, kind, occurred_at, quantity, value[, order_id])`` rows into
+    ``INTERACTION_COLUMNS`` rows (``order_id`` is optional: formats without orders leave it empty)."""
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(timezone.now())
     source = Interaction.Source.IMPORT.value
-    for customer, item, kind, occurred_at, quantity, value in events:
+    for customer, item, kind, occurred_at, quantity, value, *rest in events:
+        order = rest[0] if rest else ""
         yield (
             customer_ids[customer], item_ids[item], kind, adapt(occurred_at), quantity, value, source,
-            event_id(fmt, customer, item, kind, occurred_at), False, now,
+            event_id(fmt, customer, item, kind, occurred_at, order), False, now, order,
         )

@@ -28,7 +28,7 @@ KIND_WEIGHTS: dict[str, float] = {
 DEFAULT_WEIGHT = 1.0
 RATING_SCALE = 5.0
 
-Event = tuple[str, str, str, float, float | None]
+Event = tuple[str, str, str, float, float | None] | tuple[str, str, str, float, float | None, str]
 
 
 def kind_weight(kind: str, value: float | None, weights: Mapping[str, float]) -> float:
@@ -49,12 +49,18 @@ class Dataset:
     weight: np.ndarray  # float32 [n_events]
     user_keys: list[str]
     item_keys: list[str]
+    # int64 [n_events]: the order (basket) of each event. One basket = same customer + same order
+    # id, or (no order id) same customer + same timestamp. None: derived from (customer, timestamp).
+    basket: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.user_idx = np.asarray(self.user_idx, dtype=np.int64)
         self.item_idx = np.asarray(self.item_idx, dtype=np.int64)
         self.ts = np.asarray(self.ts, dtype=np.float64)
         self.weight = np.asarray(self.weight, dtype=np.float32)
+        if self.basket is None:
+            self.basket = baskets_from_time(self.user_idx, self.ts)
+        self.basket = np.asarray(self.basket, dtype=np.int64)
 
     @property
     def n_users(self) -> int:
@@ -71,6 +77,35 @@ class Dataset:
     def time_order(self) -> np.ndarray:
         """Event order sorted by (user, ts); stable, so ties keep input order."""
         return np.lexsort((self.ts, self.user_idx))
+
+    def basket_order(self) -> np.ndarray:
+        """Event order sorted by (user, basket time, basket, item): rows inside a basket are in a
+        canonical order, so nothing downstream depends on how an export ordered an order's lines."""
+        return np.lexsort((self.item_idx, self.basket, self.basket_time()[self.basket_codes()], self.user_idx))
+
+    def basket_codes(self) -> np.ndarray:
+        """Dense 0..n_baskets-1 code of each event's basket."""
+        return np.unique(self.basket, return_inverse=True)[1].reshape(-1)
+
+    def basket_time(self) -> np.ndarray:
+        """Time of each basket (by dense code): its earliest event."""
+        codes = self.basket_codes()
+        out = np.full(int(codes.max()) + 1 if len(codes) else 0, np.inf)
+        np.minimum.at(out, codes, self.ts)
+        return out
+
+    def basket_sequences(self) -> list[list[np.ndarray]]:
+        """Per user, their baskets oldest first, each an array of distinct item indices."""
+        order = self.basket_order()
+        users, codes, items = self.user_idx[order], self.basket_codes()[order], self.item_idx[order]
+        out: list[list[np.ndarray]] = [[] for _ in range(self.n_users)]
+        if not len(order):
+            return out
+        starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (users[1:] != users[:-1])])
+        ends = np.r_[starts[1:], len(order)]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            out[users[s]].append(np.unique(items[s:e]))
+        return out
 
     def sequences(self) -> list[np.ndarray]:
         """Per-user item indices sorted by time (stable); empty array for users without events."""
@@ -103,19 +138,32 @@ class Dataset:
         """The events selected by ``mask`` with the SAME index spaces."""
         return Dataset(
             self.user_idx[mask], self.item_idx[mask], self.ts[mask], self.weight[mask],
-            self.user_keys, self.item_keys,
+            self.user_keys, self.item_keys, self.basket[mask],
         )
 
     def with_events(self, pairs: np.ndarray, ts: np.ndarray, weight: np.ndarray) -> Dataset:
-        """A copy with extra (user, item) events appended (same index spaces)."""
+        """A copy with extra (user, item) events appended (same index spaces); each appended
+        event is a basket of its own unless it shares customer and timestamp with another one."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        ts = np.asarray(ts, dtype=np.float64)
+        start = int(self.basket.max()) + 1 if len(self.basket) else 0
         return Dataset(
             np.concatenate([self.user_idx, pairs[:, 0]]),
             np.concatenate([self.item_idx, pairs[:, 1]]),
-            np.concatenate([self.ts, np.asarray(ts, dtype=np.float64)]),
+            np.concatenate([self.ts, ts]),
             np.concatenate([self.weight, np.asarray(weight, dtype=np.float32)]),
             self.user_keys, self.item_keys,
+            np.concatenate([self.basket, start + baskets_from_time(pairs[:, 0], ts)]),
         )
+
+
+def baskets_from_time(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Basket id per event when there are no order ids: same customer + same timestamp."""
+    user_idx = np.asarray(user_idx, dtype=np.int64)
+    if not len(user_idx):
+        return np.zeros(0, np.int64)
+    pairs = np.stack([user_idx.astype(np.float64), np.asarray(ts, dtype=np.float64)], axis=1)
+    return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 @dataclass
@@ -152,7 +200,9 @@ def build_dataset(
 ) -> tuple[Dataset, CleaningReport]:
     """Clean raw events and index them.
 
-    ``events`` yields ``(user_key, item_key, kind, ts_seconds, value)``. Rules, in order:
+    ``events`` yields ``(user_key, item_key, kind, ts_seconds, value)`` or the same with a sixth
+    field, the order id (empty string or None: no order id; then same customer + same timestamp
+    is one order). Rules, in order:
     rows with a missing user/item/ts are ``invalid``; exact duplicates (same user, item,
     kind, ts) are dropped; items outside ``allowed_items`` (or outside ``item_keys`` when
     given) are ``inactive_items``; users with more than ``max_user_events`` events are
@@ -175,9 +225,11 @@ def build_dataset(
     items: list[str] = []
     tss: list[float] = []
     ws: list[float] = []
+    orders: list[str] = []
     for row in events:
         report.n_input += 1
-        user, item, kind, ts, value = row
+        user, item, kind, ts, value = row[:5]
+        order_id = row[5] if len(row) > 5 else None
         if user is None or item is None or ts is None:
             report.invalid += 1
             continue
@@ -196,6 +248,8 @@ def build_dataset(
         items.append(item)
         tss.append(ts)
         ws.append(kind_weight(kind, value, weights))
+        # "o:" and "t:" namespaces: an order id can never collide with a timestamp key
+        orders.append(f"o:{order_id}" if order_id not in (None, "") else f"t:{ts!r}")
 
     u = np.array(users, dtype=object)
     i = np.array(items, dtype=object)
@@ -232,6 +286,7 @@ def build_dataset(
                 break
 
     u, i = u[keep], i[keep]
+    basket_keys = np.array(orders, dtype=object)[keep] if len(orders) else np.zeros(0, dtype=object)
     ts_arr = np.asarray(tss, dtype=np.float64)[keep]
     w_arr = np.asarray(ws, dtype=np.float32)[keep]
     user_keys = sorted(set(u.tolist()))
@@ -241,10 +296,16 @@ def build_dataset(
         ikeys = sorted(set(i.tolist()))
     u_index = {k: n for n, k in enumerate(user_keys)}
     i_index = {k: n for n, k in enumerate(ikeys)}
+    uidx = np.fromiter((u_index[x] for x in u), np.int64, len(u))
+    if len(u):
+        _, bcodes = np.unique(basket_keys.astype(str), return_inverse=True)
+        basket = np.unique(np.stack([uidx, bcodes.reshape(-1)], 1), axis=0, return_inverse=True)[1].reshape(-1)
+    else:
+        basket = np.zeros(0, np.int64)
     ds = Dataset(
-        np.fromiter((u_index[x] for x in u), np.int64, len(u)),
+        uidx,
         np.fromiter((i_index[x] for x in i), np.int64, len(i)),
-        ts_arr, w_arr, user_keys, ikeys,
+        ts_arr, w_arr, user_keys, ikeys, basket,
     )
     report.kept = ds.n_events
     report.n_users = ds.n_users
@@ -260,7 +321,13 @@ class Split:
     ``train`` is what a model is fit on for model selection; ``valid`` and ``test``
     are ``[n, 2]`` int64 arrays of (user_idx, item_idx) targets. ``train_valid`` is
     train plus the validation events: fit on it before scoring ``test``, so the test
-    prediction sees everything that happened before the test event.
+    prediction sees everything that happened before the test basket.
+
+    With the basket protocol (the default) ``valid``/``test`` are the DISCOVER targets (items of
+    the held-out basket new to the customer) and ``valid_repeat``/``test_repeat`` the BUY-AGAIN
+    targets (items of the held-out basket the customer bought before). ``valid_now``/``test_now``
+    hold, per user index, the time of their held-out basket (nan: no target): the moment a
+    buy-again list is scored for.
     """
 
     train: Dataset
@@ -268,6 +335,16 @@ class Split:
     test: np.ndarray
     train_valid: Dataset
     info: dict[str, Any] = field(default_factory=dict)
+    valid_repeat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    test_repeat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    valid_now: np.ndarray | None = None
+    test_now: np.ndarray | None = None
+
+    def targets(self, task: str, part: str = "test") -> np.ndarray:
+        """Targets of ``task`` ("discover" | "buy_again") in ``part`` ("valid" | "test")."""
+        if task == "buy_again":
+            return self.valid_repeat if part == "valid" else self.test_repeat
+        return self.valid if part == "valid" else self.test
 
 
 def _pairs(ds: Dataset, idx: np.ndarray) -> np.ndarray:
@@ -288,55 +365,125 @@ def _last_per_user(ds: Dataset, order: np.ndarray, min_events: int) -> tuple[np.
     return order[last_pos[ok]], order[last_pos[ok] - 1]
 
 
-def leave_last_out_split(ds: Dataset, min_events: int = 3) -> Split:
-    """Temporal leave-last-out: per user, last event = test, second-to-last = valid.
+def _basket_rank_from_end(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(rank of each event's basket counted from the user's last basket: 0 = last, 1 = the one
+    before, ...; number of baskets of each event's user)."""
+    if not ds.n_events:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = ds.basket_codes()
+    btime = ds.basket_time()
+    n_b = len(btime)
+    b_user = np.zeros(n_b, np.int64)
+    b_user[codes] = ds.user_idx
+    border = np.lexsort((np.arange(n_b), btime, b_user))  # baskets by (user, time, id)
+    bu = b_user[border]
+    last = np.r_[bu[1:] != bu[:-1], True]
+    last_pos = np.flatnonzero(last)
+    # position of each basket inside its user's run, counted from the end
+    run_end = np.repeat(last_pos, np.diff(np.r_[-1, last_pos]))
+    from_end = np.empty(n_b, np.int64)
+    from_end[border] = run_end - np.arange(n_b)
+    per_user = np.bincount(bu, minlength=ds.n_users)
+    return from_end[codes], per_user[ds.user_idx]
 
-    Users with fewer than ``min_events`` events keep everything in train and have no
-    targets. Ties in time are broken by input order (stable sort).
+
+def _targets(ds: Dataset, held: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (user, item) of the held-out events split into (new, repeat) w.r.t. ``history``
+    events; plus the time of each user's held-out basket (nan where none)."""
+    hist_keys = np.unique(ds.user_idx[history] * ds.n_items + ds.item_idx[history])
+    keys = np.unique(ds.user_idx[held] * ds.n_items + ds.item_idx[held])
+    repeat = np.isin(keys, hist_keys)
+    pairs = np.stack([keys // ds.n_items, keys % ds.n_items], axis=1).astype(np.int64).reshape(-1, 2)
+    now = np.full(ds.n_users, np.nan)
+    if held.any():
+        np.fmin.at(now, ds.user_idx[held], ds.ts[held])
+    return pairs[~repeat], pairs[repeat], now
+
+
+def leave_last_out_split(ds: Dataset, min_events: int = 3, unit: str = "basket") -> Split:
+    """Temporal leave-last-out.
+
+    ``unit="basket"`` (the default, leak-free): per user with at least ``min_events`` baskets,
+    the last basket is the test basket and the one before it the validation basket. Every item of
+    a held-out basket is a target, none of its basket-mates is in the input, and the targets are
+    split into new (discover) and repeat (buy-again) items against everything before the basket.
+
+    ``unit="line"`` is the old protocol, kept only to measure the within-order leak: per user,
+    last event = test, second-to-last = valid, ties broken by input order, so the target's
+    order-mates sit in the input history.
     """
-    order = ds.time_order()
-    test_idx, valid_idx = _last_per_user(ds, order, min_events)
-    train_mask = np.ones(ds.n_events, dtype=bool)
-    train_mask[test_idx] = False
-    tv_mask = train_mask.copy()
-    train_mask[valid_idx] = False
+    if unit == "line":
+        order = ds.time_order()
+        test_idx, valid_idx = _last_per_user(ds, order, min_events)
+        train_mask = np.ones(ds.n_events, dtype=bool)
+        train_mask[test_idx] = False
+        tv_mask = train_mask.copy()
+        train_mask[valid_idx] = False
+        return Split(
+            train=ds.subset(train_mask),
+            valid=_pairs(ds, valid_idx),
+            test=_pairs(ds, test_idx),
+            train_valid=ds.subset(tv_mask),
+            info={"protocol": "leave_last_out_line", "min_events": min_events},
+        )
+    if unit != "basket":
+        raise ValueError(f"unit must be 'basket' or 'line', not {unit!r}.")
+    from_end, n_baskets = _basket_rank_from_end(ds)
+    eligible = n_baskets >= min_events
+    test_mask = eligible & (from_end == 0)
+    valid_mask = eligible & (from_end == 1)
+    train_mask = ~(test_mask | valid_mask)
+    tv_mask = ~test_mask
+    valid_new, valid_rep, valid_now = _targets(ds, valid_mask, train_mask)
+    test_new, test_rep, test_now = _targets(ds, test_mask, tv_mask)
     return Split(
         train=ds.subset(train_mask),
-        valid=_pairs(ds, valid_idx),
-        test=_pairs(ds, test_idx),
+        valid=valid_new,
+        test=test_new,
         train_valid=ds.subset(tv_mask),
-        info={"protocol": "leave_last_out", "min_events": min_events},
+        info={"protocol": "leave_last_basket_out", "min_baskets": min_events},
+        valid_repeat=valid_rep,
+        test_repeat=test_rep,
+        valid_now=valid_now,
+        test_now=test_now,
     )
 
 
 def time_window_split(ds: Dataset, start_ts: float, window_seconds: float) -> Split:
-    """Time-window protocol: train on events before ``start_ts`` (T); the test target of
-    each user is their FIRST event in ``[T, T + window)``.
+    """Time-window protocol: train on events before ``start_ts`` (T); the test basket of each
+    user is their FIRST basket in ``[T, T + window)``; its new items are the discover targets and
+    its repeat items the buy-again targets.
 
-    Choice: one next-item target per user (rather than all window events) keeps HR/NDCG
-    comparable with leave-last-out. Only users with history before T get a test target
-    (cold users are served by ``score_histories``). Validation is the last pre-T event of
-    users with at least 3 pre-T events, and ``train`` excludes it; ``train_valid`` is every
-    pre-T event.
+    Only users with history before T get test targets (cold users are served by
+    ``score_histories``). Validation is the last pre-T basket of users with at least 3 pre-T
+    baskets, and ``train`` excludes it; ``train_valid`` is every pre-T event.
     """
     before = ds.ts < start_ts
-    in_window = (ds.ts >= start_ts) & (ds.ts < start_ts + window_seconds)
     pre = ds.subset(before)
-    order = pre.time_order()
-    last_idx, _ = _last_per_user(pre, order, 3)
-    train_mask = np.ones(pre.n_events, dtype=bool)
-    train_mask[last_idx] = False
+    from_end, n_baskets = _basket_rank_from_end(pre)
+    valid_mask = (n_baskets >= 3) & (from_end == 0)
+    valid_new, valid_rep, valid_now = _targets(pre, valid_mask, ~valid_mask)
+    # first basket in the window, per user with history
+    in_window = (ds.ts >= start_ts) & (ds.ts < start_ts + window_seconds)
     has_history = np.bincount(pre.user_idx, minlength=ds.n_users) > 0
-    win_idx = np.flatnonzero(in_window)
-    win_idx = win_idx[np.lexsort((ds.ts[win_idx], ds.user_idx[win_idx]))]
-    wu = ds.user_idx[win_idx]
-    first = np.r_[True, wu[1:] != wu[:-1]] if len(wu) else np.zeros(0, bool)
-    test_idx = win_idx[first]
-    test_idx = test_idx[has_history[ds.user_idx[test_idx]]]
+    test_mask = np.zeros(ds.n_events, bool)
+    win = np.flatnonzero(in_window & has_history[ds.user_idx])
+    if len(win):
+        first_ts = np.full(ds.n_users, np.inf)
+        np.minimum.at(first_ts, ds.user_idx[win], ds.ts[win])
+        first_basket = np.full(ds.n_users, -1, np.int64)
+        at_first = win[ds.ts[win] == first_ts[ds.user_idx[win]]]
+        first_basket[ds.user_idx[at_first]] = ds.basket[at_first]  # one basket per user
+        test_mask[win] = ds.basket[win] == first_basket[ds.user_idx[win]]
+    test_new, test_rep, test_now = _targets(ds, test_mask, before)
     return Split(
-        train=pre.subset(train_mask),
-        valid=_pairs(pre, last_idx),
-        test=_pairs(ds, test_idx),
+        train=pre.subset(~valid_mask),
+        valid=valid_new,
+        test=test_new,
         train_valid=pre,
         info={"protocol": "time_window", "start_ts": start_ts, "window_seconds": window_seconds},
+        valid_repeat=valid_rep,
+        test_repeat=test_rep,
+        valid_now=valid_now,
+        test_now=test_now,
     )

@@ -1,7 +1,10 @@
 """Scoring: every customer's top-K from a model version, with reasons, written before activation.
 
-Scoring reads each customer's current history from the CRM, so a re-score picks up events that
-arrived after training. Customers are split into contiguous id ranges (shards); with a broker the
+Two lists per customer: ``discover`` from the version's model (never what the customer bought)
+and ``buy_again`` from the buy-again ranker saved in ``<artifact_path>/buy_again/`` (only what they
+bought, by when they will need it again; skipped for versions trained without one). Scoring reads
+each customer's current history from the CRM, so a re-score picks up events that arrived after
+training. Customers are split into contiguous id ranges (shards); with a broker the
 shards run as a Celery chord on the ``gpu`` queue and the chord's callback activates the version,
 so the active pointer flips only after every shard has written its rows.
 """
@@ -10,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -22,8 +27,9 @@ from django.db import transaction
 from crm.models import Customer, Feedback, Interaction, Item
 
 from ..conf import recommendations_settings
-from ..engine.models import Recommender, load_recommender, top_k
+from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
+from ..reasons import buy_again_reason
 from .embedding import item_embedding_matrix
 from .registry import model_version_activate
 
@@ -40,6 +46,9 @@ KIND_VERBS = {
 KIND_STRENGTH = {"purchase": 5, "rating": 4, "add_to_cart": 3, "wishlist": 2, "click": 1, "view": 0}
 SIMILAR_ENOUGH = 0.55
 HISTORY_LENGTH = 200
+# The buy-again ranker sees at most this many of a customer's latest purchases (counts and intervals
+# need the long history the sequence model does not).
+PURCHASE_HISTORY_LENGTH = 2000
 
 
 @dataclass
@@ -63,6 +72,30 @@ def loaded_version(version: ModelVersion) -> LoadedVersion:
     return _load(version.pk, version.artifact_path)
 
 
+@dataclass
+class LoadedBuyAgain:
+    ranker: Recommender  # engine.models.buy_again.BuyAgain
+    item_ids: np.ndarray
+    item_index: dict[int, int]
+
+
+@lru_cache(maxsize=4)
+def _load_buy_again(version_pk: int, artifact_path: str) -> LoadedBuyAgain | None:
+    ranker = load_buy_again(artifact_path)
+    if ranker is None:
+        return None
+    item_ids = np.array([int(k) for k in ranker.item_keys], dtype=np.int64)
+    return LoadedBuyAgain(ranker, item_ids, {int(i): n for n, i in enumerate(item_ids)})
+
+
+def loaded_buy_again(version: ModelVersion) -> LoadedBuyAgain | None:
+    """The version's buy-again ranker, or None for versions trained without one (never cached, so a
+    ranker saved later is picked up)."""
+    if not version.artifact_path or not (Path(version.artifact_path) / BUY_AGAIN_DIR / "config.json").exists():
+        return None
+    return _load_buy_again(version.pk, version.artifact_path)
+
+
 def scoreable_customers():
     """Customers who get a stored, personalised list: everyone who has not withdrawn consent."""
     return Customer.objects.filter(unsubscribed_at__isnull=True)
@@ -79,17 +112,45 @@ def customer_shards(*, shards: int | None = None) -> list[tuple[int, int]]:
     return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
 
 
-def _histories(lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
-    """(item_id, kind) per customer, oldest first, the latest HISTORY_LENGTH kept."""
+@dataclass
+class ShardHistory:
+    """What scoring needs of each customer's events, read in one pass (oldest first)."""
+
+    recent: dict[int, list[tuple[int, str]]]  # (item_id, kind), the latest HISTORY_LENGTH: model input
+    done: dict[int, set[int]]  # items with an EXCLUDE_SEEN_KINDS event, over the whole history
+    interacted: dict[int, set[int]]  # every item with any event, over the whole history
+    purchases: dict[int, list[tuple[int, float]]]  # (item_id, unix ts) of purchases: buy-again input
+
+
+def shard_history(lo: int, hi: int) -> ShardHistory:
     rows = (
         Interaction.objects.filter(customer_id__gte=lo, customer_id__lte=hi, excluded_from_training=False)
         .order_by("customer_id", "occurred_at", "id")
-        .values_list("customer_id", "item_id", "kind")
+        .values_list("customer_id", "item_id", "kind", "occurred_at")
     )
-    histories: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for customer_id, item_id, kind in rows.iterator(chunk_size=20_000):
-        histories[customer_id].append((item_id, kind))
-    return {c: h[-HISTORY_LENGTH:] for c, h in histories.items()}
+    done_kinds = set(recommendations_settings().EXCLUDE_SEEN_KINDS)
+    recent: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    done: dict[int, set[int]] = defaultdict(set)
+    interacted: dict[int, set[int]] = defaultdict(set)
+    purchases: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for customer_id, item_id, kind, occurred_at in rows.iterator(chunk_size=20_000):
+        recent[customer_id].append((item_id, kind))
+        interacted[customer_id].add(item_id)
+        if kind in done_kinds:
+            done[customer_id].add(item_id)
+        if kind == Interaction.Kind.PURCHASE:
+            purchases[customer_id].append((item_id, occurred_at.timestamp()))
+    return ShardHistory(
+        recent={c: h[-HISTORY_LENGTH:] for c, h in recent.items()},
+        done=dict(done),
+        interacted=dict(interacted),
+        purchases={c: p[-PURCHASE_HISTORY_LENGTH:] for c, p in purchases.items()},
+    )
+
+
+def _histories(lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
+    """(item_id, kind) per customer, oldest first, the latest HISTORY_LENGTH kept."""
+    return shard_history(lo, hi).recent
 
 
 def _reasons(
@@ -135,25 +196,35 @@ def _reasons(
     return reasons
 
 
-def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int) -> int:
-    """Score customers with ids in [lo, hi] and store their top-K; idempotent per (version, shard)."""
-    from ..selectors import popular_item_scores
-
-    loaded = loaded_version(version)
-    model, k = loaded.model, recommendations_settings().TOP_K
-    customers = list(scoreable_customers().filter(id__range=(lo, hi)).order_by("id").values_list("id", "country"))
-    histories = _histories(lo, hi)
-    available = np.zeros(model.n_items, dtype=bool)
+def _available_mask(item_index: dict[int, int], n_items: int) -> np.ndarray:
+    available = np.zeros(n_items, dtype=bool)
     for item_id in Item.objects.available().values_list("id", flat=True).iterator(chunk_size=20_000):
-        if item_id in loaded.item_index:
-            available[loaded.item_index[item_id]] = True
-    excluded_kinds = set(recommendations_settings().EXCLUDE_SEEN_KINDS)
-    rejected = defaultdict(set)
+        if item_id in item_index:
+            available[item_index[item_id]] = True
+    return available
+
+
+def _rejected(lo: int, hi: int) -> dict[int, set[int]]:
+    """Items each customer gave negative feedback on: in no list."""
+    rejected: dict[int, set[int]] = defaultdict(set)
     negative = (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT)
     for customer_id, item_id in Feedback.objects.filter(
         customer_id__gte=lo, customer_id__lte=hi, kind__in=negative, item__isnull=False
     ).values_list("customer_id", "item_id"):
         rejected[customer_id].add(item_id)
+    return rejected
+
+
+def _discover_rows(
+    version: ModelVersion, customers: list[tuple[int, str]], history: ShardHistory, rejected: dict[int, set[int]]
+) -> list[Recommendation]:
+    """The discover list: the model's top-K of items the customer has not bought (nor rejected)."""
+    from ..selectors import popular_item_scores
+
+    loaded = loaded_version(version)
+    model, k, index = loaded.model, recommendations_settings().TOP_K, loaded.item_index
+    histories = history.recent
+    available = _available_mask(index, model.n_items)
     popular = {c: {i for i, _ in popular_item_scores(country=c, limit=100)} for c in {c for _, c in customers}}
     hist_items = {i for h in histories.values() for i, _ in h}
     titles = dict(Item.objects.filter(id__in=hist_items).values_list("id", "title")) if hist_items else {}
@@ -162,16 +233,12 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int) -> int
     todo = [(cid, country) for cid, country in customers if cid in histories]
     for start in range(0, len(todo), 256):
         batch = todo[start : start + 256]
-        index = loaded.item_index
-        scores = model.score_histories(
-            [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in batch]
-        )
-        scores = scores.astype(np.float32, copy=True)
+        seqs = [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in batch]
+        scores = model.score_histories(seqs).astype(np.float32, copy=True)
         scores[:, ~available] = -np.inf
         for row, (cid, _) in enumerate(batch):
-            drop = rejected.get(cid, set()) | {i for i, kind in histories.get(cid, []) if kind in excluded_kinds}
-            cols = [loaded.item_index[i] for i in drop if i in loaded.item_index]
-            scores[row, cols] = -np.inf
+            drop = rejected.get(cid, set()) | history.done.get(cid, set())
+            scores[row, [index[i] for i in drop if i in index]] = -np.inf
         top_items, top_scores = top_k(scores, min(k, model.n_items))
         probabilities = model.probability(top_scores)
         for row, (cid, country) in enumerate(batch):
@@ -182,6 +249,7 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int) -> int
                 Recommendation(
                     model_version=version,
                     customer_id=cid,
+                    list=Recommendation.List.DISCOVER,
                     rank=rank,
                     item_id=int(loaded.item_ids[idx]),
                     score=float(score),
@@ -190,10 +258,81 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int) -> int
                 )
                 for rank, (idx, score, prob, reason) in enumerate(zip(items, values, probs, reasons), start=1)
             )
+    return rows
+
+
+def _buy_again_rows(
+    version: ModelVersion,
+    customers: list[tuple[int, str]],
+    history: ShardHistory,
+    rejected: dict[int, set[int]],
+    now: float,
+) -> list[Recommendation]:
+    """The buy-again list: the customer's own purchases, ranked by the version's buy-again ranker.
+
+    Empty when the version has no ranker (trained before buy-again existed). Probabilities are
+    stored only when the ranker was calibrated; a raw sigmoid of its score would mean nothing.
+    """
+    loaded = loaded_buy_again(version)
+    if loaded is None:
+        return []
+    ranker, index, k = loaded.ranker, loaded.item_index, recommendations_settings().TOP_K
+    available = _available_mask(index, ranker.n_items)
+    calibrated = tuple(ranker.calibration) != (1.0, 0.0)
+    rows: list[Recommendation] = []
+    todo = [cid for cid, _ in customers if history.purchases.get(cid)]
+    for start in range(0, len(todo), 256):
+        batch = todo[start : start + 256]
+        timed = [[(index[i], ts) for i, ts in history.purchases[cid] if i in index] for cid in batch]
+        scores = np.asarray(ranker.score_timed_histories(timed, now), dtype=np.float32).copy()
+        scores[:, ~available] = -np.inf
+        for row, cid in enumerate(batch):
+            scores[row, [index[i] for i in rejected.get(cid, ()) if i in index]] = -np.inf
+        top_items, top_scores = top_k(scores, min(k, ranker.n_items))
+        probabilities = ranker.probability(top_scores) if calibrated else None
+        for row, cid in enumerate(batch):
+            by_item: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for idx, ts in timed[row]:  # explain() scans the history it gets: give it one item's
+                by_item[idx].append((idx, ts))
+            for rank, col in enumerate(np.flatnonzero(np.isfinite(top_scores[row])), start=1):
+                idx = int(top_items[row][col])
+                why = ranker.explain(by_item[idx], idx, now)
+                rows.append(Recommendation(
+                    model_version=version,
+                    customer_id=cid,
+                    list=Recommendation.List.BUY_AGAIN,
+                    rank=rank,
+                    item_id=int(loaded.item_ids[idx]),
+                    score=float(top_scores[row][col]),
+                    probability=None if probabilities is None else float(probabilities[row][col]),
+                    reason=buy_again_reason(
+                        times_bought=int(why["times_bought"]),
+                        days_since_last=float(why["days_since_last"]),
+                        interval_days=why.get("interval_days"),
+                    ),
+                ))
+    return rows
+
+
+def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int, now: float | None = None) -> int:
+    """Score customers with ids in [lo, hi] and store both lists; idempotent per (version, shard).
+
+    ``now`` (unix seconds, default: the current time) is when the buy-again ranker measures how
+    long ago each product was bought.
+    """
+    customers = list(scoreable_customers().filter(id__range=(lo, hi)).order_by("id").values_list("id", "country"))
+    history = shard_history(lo, hi)
+    rejected = _rejected(lo, hi)
+    rows = _discover_rows(version, customers, history, rejected)
+    n_discover = len(rows)
+    rows += _buy_again_rows(version, customers, history, rejected, time.time() if now is None else now)
     with transaction.atomic():
         Recommendation.objects.filter(model_version=version, customer_id__gte=lo, customer_id__lte=hi).delete()
         Recommendation.objects.bulk_create(rows, batch_size=5000)
-    logger.info("v%s: scored customers %s..%s, %d rows", version.pk, lo, hi, len(rows))
+    logger.info(
+        "v%s: scored customers %s..%s, %d discover + %d buy-again rows",
+        version.pk, lo, hi, n_discover, len(rows) - n_discover,
+    )
     return len(rows)
 
 

@@ -103,3 +103,28 @@ def test_list_filters_and_pages(reader):
     assert len(reader.get(page["next"]).json()["results"]) == 2
     assert_error(reader.get("/api/v1/interactions?kind=stare"), 400)
     assert_error(reader.post("/api/v1/interactions", {}, format="json"), 403)
+
+
+def test_order_ids_are_stored_listed_and_filterable(writer, catalogue):
+    ItemFactory(sku="s2")
+    events = [
+        {"event_id": "o1", "customer": "c1", "item": "s1", "kind": "purchase", "order_id": "ORD-7"},
+        {"event_id": "o2", "customer": "c1", "item": "s2", "kind": "purchase", "order_id": "ORD-7"},
+        {"event_id": "o3", "customer": "c1", "item": "s1", "kind": "view", "order_id": None},
+        {"event_id": "o4", "customer": "c1", "item": "s1", "kind": "view"},
+    ]
+    assert writer.post(URL, {"events": events}, format="json").json()["created"] == 4
+    assert dict(Interaction.objects.values_list("event_id", "order_id")) == {
+        "o1": "ORD-7", "o2": "ORD-7", "o3": "", "o4": "",
+    }
+    listed = writer.get("/api/v1/interactions?order_id=ORD-7").json()["results"]
+    assert sorted((r["event_id"], r["order_id"]) for r in listed) == [("o1", "ORD-7"), ("o2", "ORD-7")]
+
+
+@pytest.mark.parametrize("order_id", ["x" * 101, 42, ["ORD-1"], {"id": 1}, "ORD\x00", "ORD\n1"])
+def test_a_bad_order_id_is_a_400_naming_the_event(writer, catalogue, order_id):
+    events = _events(1) + [{"event_id": "bad", "customer": "c1", "item": "s1", "kind": "purchase",
+                            "order_id": order_id}]
+    body = assert_error(writer.post(URL, {"events": events}, format="json"), 400, "invalid")
+    assert list(body["fields"]) == ["events[1].order_id"]
+    assert not Interaction.objects.exists()

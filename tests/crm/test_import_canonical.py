@@ -212,3 +212,58 @@ def test_an_item_without_a_title_is_named_by_its_id(tmp_path):
     (tmp_path / "interactions.csv").write_text("customer_id,item_id,kind,timestamp\nu1,p9,purchase,2024-01-01\n")
     run_import(tmp_path)
     assert Item.objects.get(sku="p9").title == "p9"
+
+
+ORDERS = (
+    "customer_id,item_id,kind,timestamp,quantity,value,order_id\n"
+    "u1,p1,purchase,2024-01-01T10:00:00Z,1,2.5,A-1\n"
+    "u1,p2,purchase,2024-01-01T10:00:00Z,2,4.0,A-1\n"
+    # the same product in a second order placed in the same second: a second purchase, not a duplicate
+    "u1,p1,purchase,2024-01-01T10:00:00Z,1,2.5,A-2\n"
+    "u2,p1,purchase,2024-01-02T09:00:00Z,1,2.5,\n"
+)
+
+
+def test_order_ids_are_imported_and_keep_two_orders_apart(tmp_path):
+    (tmp_path / "interactions.csv").write_text(ORDERS)
+    run_import(tmp_path)
+    rows = sorted(Interaction.objects.values_list("customer__external_id", "item__sku", "order_id"))
+    assert rows == [("u1", "p1", "A-1"), ("u1", "p1", "A-2"), ("u1", "p2", "A-1"), ("u2", "p1", "")]
+    # and a re-import of the same file is idempotent
+    run_import(tmp_path)
+    assert Interaction.objects.count() == 4
+
+
+def test_a_file_without_order_ids_keeps_its_event_ids(tmp_path):
+    """Adding the column to the format must not change the ids of rows imported before it existed."""
+    (tmp_path / "interactions.csv").write_text("customer_id,item_id,kind,timestamp\nu1,p1,purchase,2024-01-01\n")
+    run_import(tmp_path)
+    before = Interaction.objects.get().event_id
+    (tmp_path / "interactions.csv").write_text(
+        "customer_id,item_id,kind,timestamp,order_id\nu1,p1,purchase,2024-01-01,\n"
+    )
+    run_import(tmp_path)
+    assert list(Interaction.objects.values_list("event_id", flat=True)) == [before]
+
+
+@pytest.mark.parametrize(("order_id", "reason"), [
+    ("x" * 101, "'order_id' is longer than 100 characters."),
+    ('"A\x01B"', "'order_id' must not contain control characters."),
+])
+def test_a_bad_order_id_names_the_row_and_imports_nothing(tmp_path, order_id, reason):
+    (tmp_path / "interactions.csv").write_text(ORDERS + f"u3,p3,purchase,2024-01-03,1,,{order_id}\n")
+    with pytest.raises(CommandError) as excinfo:
+        run_import(tmp_path)
+    assert f"interactions.csv:6: {reason}" in str(excinfo.value)
+    assert counts() == (0, 0, 0)
+
+
+def test_order_ids_reach_training_events(tmp_path):
+    from recommendations.selectors import training_events
+
+    (tmp_path / "interactions.csv").write_text(ORDERS)
+    run_import(tmp_path)
+    events = sorted(training_events(), key=lambda e: (e[3], e[5], e[1]))
+    assert all(len(e) == 6 for e in events)
+    assert [e[5] for e in events] == ["A-1", "A-1", "A-2", ""]
+    assert events[0][3] == datetime(2024, 1, 1, 10, tzinfo=UTC).timestamp()

@@ -1,6 +1,7 @@
 """Drive campaigns from a shell or a script: create, build, send, schedule, results, offers.
 
     python manage.py campaign create --name "Spring picks" [--segment NAME] [--items 5] [--holdout 0.1]
+        [--list discover|buy-again]
     python manage.py campaign build ID
     python manage.py campaign send ID [--async]
     python manage.py campaign pause|resume|cancel ID
@@ -22,6 +23,9 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.models import Campaign
+from recommendations.models import Recommendation
+
+LISTS = {"discover": Recommendation.List.DISCOVER, "buy-again": Recommendation.List.BUY_AGAIN}
 
 
 class Command(BaseCommand):
@@ -36,6 +40,8 @@ class Command(BaseCommand):
         create.add_argument("--holdout", type=float, default=0.1, help="Holdout share, 0..1.")
         create.add_argument("--channel", choices=[c.value for c in Campaign.Channel], default="email")
         create.add_argument("--category", default="", help="Only items of this category.")
+        create.add_argument("--list", dest="list_name", choices=sorted(LISTS), default="discover",
+                            help="Which recommendation list fills the item block (default: discover).")
         for action in ("build", "send", "results", "offers", "schedule", "pause", "resume", "cancel"):
             p = sub.add_parser(action)
             p.add_argument("id", type=int)
@@ -80,6 +86,7 @@ class Command(BaseCommand):
         campaign = Campaign.objects.create(
             name=options["name"], audience=segment, n_items=options["items"], holdout_share=options["holdout"],
             channel=options["channel"], filter_category=options["category"],
+            recommendation_list=LISTS[options["list_name"]],
         )
         self.stdout.write(str(campaign.pk))
 

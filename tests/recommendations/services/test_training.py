@@ -50,6 +50,7 @@ def test_activate_forces_promotion(shop):
 
 
 def test_auto_picks_best_on_validation(shop, settings):
+    """itemknn beats popularity on these planted tastes by more than two standard errors."""
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "itemknn"]}
     run = _run("auto")
     assert run.model_version.algorithm == "itemknn"
@@ -161,3 +162,34 @@ def test_api_training_without_broker_answers_202_and_trains_after_the_response(t
     run = TrainingRun.objects.get(pk=body["id"])
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert model_version_active() == run.model_version
+
+
+def test_every_run_saves_the_buy_again_ranker_and_per_task_metrics(shop):
+    """Both lists are measured on their own task, with standard errors; the ranker lies next to
+    the discover model so serving can write the buy_again list."""
+    from recommendations.engine.models import BuyAgain, load_buy_again
+
+    # when
+    version = _run("popularity").model_version
+    # then
+    tasks = version.metrics["tasks"]
+    assert set(tasks) == {"discover", "buy_again"}
+    discover = tasks["discover"]
+    assert {"ndcg@10", "ndcg@10_se", "hr@10", "mrr", "mrr_se", "n_targets"} <= set(discover)
+    assert discover["ndcg@10"] == version.metrics["test"]["ndcg@10"]  # flat keys mean discover
+    assert {"frequency", "recency", "buy_again"} == set(tasks["buy_again"]["baselines"])
+    ranker = load_buy_again(version.artifact_path)
+    assert isinstance(ranker, BuyAgain) and ranker.n_items == len(shop["items"])
+
+
+def test_auto_keeps_the_reference_unless_a_challenger_beats_it_beyond_noise(shop, settings):
+    """Selection is the engine's rule: the logged verdict names the reference and the margin."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "ease", "itemknn"]}
+    run = _run("auto")
+    candidates = run.model_version.metrics["candidates"]
+    verdicts = {name: c["verdict"] for name, c in candidates.items()}
+    assert sum(v.startswith("reference") for v in verdicts.values()) == 1
+    chosen = run.model_version.algorithm
+    assert chosen in {"popularity", "ease"} or verdicts[chosen].startswith("beats")
+    assert all(c["ndcg@10_se"] is not None for c in candidates.values())
+    assert "selected" in run.log
