@@ -119,6 +119,6 @@ def test_erased_customer_is_not_brought_back_by_a_reimport_or_trained_on(victim,
                                event_id="replayed-old", occurred_at=events[0][2])
     Interaction.objects.create(customer=returned, item_id=Interaction.objects.first().item_id, kind="view",
                                event_id="new-after-return", occurred_at=timezone.now())
-    trained_on = {(c, k) for c, _i, k, _t, _v in training_events() if c == str(returned.pk)}
+    trained_on = {(c, k) for c, _i, k, _t, _v, _o in training_events() if c == str(returned.pk)}
     assert trained_on == {(str(returned.pk), "view")}
     assert sum(1 for c, *_ in training_events() if c == str(returned.pk)) == 1
