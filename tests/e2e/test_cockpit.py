@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -111,10 +112,20 @@ def assert_plain(page, where: str) -> None:
     assert not page.errors, f"{where}: script errors {page.errors}"
 
 
+def wait_for_points(page, element_id: str, *, above: int, timeout: float = 15) -> None:
+    """Poll the chart's data-points attribute from Python: the page's CSP forbids the eval behind
+    ``page.wait_for_function`` with a string expression (which is the point of the CSP)."""
+    canvas = page.locator(f'canvas[data-chart="{element_id}"]')
+    deadline = time.monotonic() + timeout
+    while int(canvas.get_attribute("data-points") or 0) <= above:
+        assert time.monotonic() < deadline, f"{element_id} never drew more than {above} points"
+        page.wait_for_timeout(200)
+
+
 def assert_chart(page, element_id: str) -> int:
     canvas = page.locator(f'canvas[data-chart="{element_id}"]')
     canvas.wait_for()
-    page.wait_for_function(f"document.querySelector('canvas[data-chart=\"{element_id}\"]').dataset.points > 0")
+    wait_for_points(page, element_id, above=0)
     box = canvas.bounding_box()
     assert box and box["width"] > 200 and box["height"] > 100
     return int(canvas.get_attribute("data-points"))
@@ -161,8 +172,7 @@ def test_cockpit_tour(live_server, wide_page, demo_shop, django_user_model, tmp_
     assert page.locator("canvas[data-poll]").count() == 1
     shoot(page, "cockpit-training-run", tmp_path)
     TrainingRun.objects.filter(pk=run.pk).update(log=running_log(9), progress=0.55)
-    page.wait_for_function(
-        f"document.querySelector('canvas[data-chart=\"chart-curve\"]').dataset.points > {before}", timeout=60_000)
+    wait_for_points(page, "chart-curve", above=before, timeout=60)
     assert "55%" in page.inner_text("#run-live")
     assert_plain(page, "training run")
     # "Train now" while a run is going: refused, pointing at the running one

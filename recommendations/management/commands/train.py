@@ -55,7 +55,8 @@ class Command(BaseCommand):
             progress_listeners.remove(listener)
             bar.close()
         run.refresh_from_db()
-        if run.status == TrainingRun.Status.QUEUED:
+        if run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+            # Handed to a worker (a fast one may already have started it): this process is done.
             self.stdout.write(f"Training run {run.pk} queued (task {run.task_id or 'pending'}).")
             return
         if run.status == TrainingRun.Status.FAILED:
