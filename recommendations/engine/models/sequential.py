@@ -353,6 +353,7 @@ class Sequential(Recommender):
             net.load_state_dict(best[2])
         net.eval()
         self._table = None
+        blend_info = self._check_cold_blend(train, eval_targets)
         n_ep = max(len(history), 1)
         self.fit_info = {"best_epoch": best[1], "best_valid_ndcg": best[0] if best[0] >= 0 else None,
                          "epochs_run": len(history), "text_dim": self._text_dim,
@@ -362,7 +363,25 @@ class Sequential(Recommender):
                          "seconds_per_epoch_steps": round(step_seconds / n_ep, 2),
                          "seconds_per_epoch_validation": round(eval_seconds / n_ep, 2),
                          "n_chunks": int(len(inputs)), "positions": int((inputs[:, :, 0] > 0).sum()),
-                         "sampled_softmax": bool(sampled), "device": str(self.device)}
+                         "sampled_softmax": bool(sampled), "device": str(self.device), **blend_info}
+
+    def _check_cold_blend(self, train: Dataset, eval_targets: np.ndarray | None) -> dict:
+        """Keep the cold-item text blend only if validation says it does not hurt: where most
+        items are cold or the text says little about what is bought next (e.g. near-duplicate
+        product variants), placing cold items by text displaces good warm ones."""
+        from ..metrics import evaluate
+
+        if self._cold is None or eval_targets is None or not len(eval_targets):
+            return {"cold_blend": self._cold is not None}
+        with_blend = evaluate(self, train, eval_targets, k=10, with_coverage=False)
+        cold, self._cold = self._cold, None
+        without = evaluate(self, train, eval_targets, k=10, with_coverage=False)
+        keep = with_blend["ndcg@10"] >= without["ndcg@10"]
+        self._cold = cold if keep else None
+        return {"cold_blend": bool(keep), "valid_ndcg_with_blend": with_blend["ndcg@10"],
+                "valid_ndcg_without_blend": without["ndcg@10"],
+                "valid_cold_hr_with_blend": with_blend["cold_hr@10"],
+                "valid_cold_hr_without_blend": without["cold_hr@10"]}
 
     def _loss(self, net: SequentialNet, seq: torch.Tensor, tgt: torch.Tensor,
               softmax_mask: torch.Tensor, sampled: bool, warm_items: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"{task:<10}{name:<15}{cells}{m['n_targets']:>9}{m['fit_seconds']:>8.1f}")
         self.stdout.write(
-            f"discover targets: {results['targets']}, buy_again targets: {results['repeat_targets']} ({protocol}); "
+            f"targets: discover {results['targets']}, buy_again {results['repeat_targets']} ({protocol}); "
             "± = standard error, clustered by customer"
         )
         if json_out:

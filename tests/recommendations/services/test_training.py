@@ -193,3 +193,14 @@ def test_auto_keeps_the_reference_unless_a_challenger_beats_it_beyond_noise(shop
     assert chosen in {"popularity", "ease"} or verdicts[chosen].startswith("beats")
     assert all(c["ndcg@10_se"] is not None for c in candidates.values())
     assert "selected" in run.log
+
+
+def test_evaluate_shows_task_metric_and_standard_error(shop, capsys):
+    from django.core.management import call_command
+
+    call_command("evaluate", "--algorithm", "popularity", "--algorithm", "itemknn")
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(("discover", "buy_again"))]
+    assert {line.split()[1] for line in lines if line.startswith("discover")} == {"popularity", "itemknn"}
+    assert all("±" in line for line in lines)
+    assert "standard error" in out
