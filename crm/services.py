@@ -104,6 +104,7 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                 "occurred_at": i.occurred_at.isoformat(),
                 "source": i.source,
                 "event_id": i.event_id,
+                "order_id": i.order_id,
             }
             for i in customer.interactions.select_related("item").order_by("occurred_at", "id")
         ],

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -26,7 +27,7 @@ from django.db import transaction
 from crm.models import Customer, Feedback, Interaction, Item
 
 from ..conf import recommendations_settings
-from ..engine.models import Recommender, load_buy_again, load_recommender, top_k
+from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
 from ..reasons import buy_again_reason
 from .embedding import item_embedding_matrix
@@ -80,7 +81,7 @@ class LoadedBuyAgain:
 
 @lru_cache(maxsize=4)
 def _load_buy_again(version_pk: int, artifact_path: str) -> LoadedBuyAgain | None:
-    ranker = load_buy_again(artifact_path) if artifact_path else None
+    ranker = load_buy_again(artifact_path)
     if ranker is None:
         return None
     item_ids = np.array([int(k) for k in ranker.item_keys], dtype=np.int64)
@@ -88,7 +89,10 @@ def _load_buy_again(version_pk: int, artifact_path: str) -> LoadedBuyAgain | Non
 
 
 def loaded_buy_again(version: ModelVersion) -> LoadedBuyAgain | None:
-    """The version's buy-again ranker, or None for versions trained without one."""
+    """The version's buy-again ranker, or None for versions trained without one (never cached, so a
+    ranker saved later is picked up)."""
+    if not version.artifact_path or not (Path(version.artifact_path) / BUY_AGAIN_DIR / "config.json").exists():
+        return None
     return _load_buy_again(version.pk, version.artifact_path)
 
 

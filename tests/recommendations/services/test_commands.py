@@ -118,3 +118,54 @@ def test_evaluate_time_window_protocol(shop, tmp_path):
     )
     result = json.loads(out.read_text())
     assert result["protocol"] == "time-window" and result["targets"] > 0
+
+
+def test_export_the_buy_again_list(transactional_db, shop, tmp_path):
+    from .helpers import buy_again_ranker_ensure
+
+    call_command("train", "--algorithm", "itemknn", "--activate")
+    buy_again_ranker_ensure(model_version_active())
+    discover, again = tmp_path / "discover.csv", tmp_path / "again.csv"
+    call_command("export_recommendations", "--k", "10", str(discover))
+    call_command("export_recommendations", "--k", "10", "--list", "buy-again", str(again))
+    rows = _csv(again)
+    assert list(rows[0]) == ["customer_id", "rank", "item_id", "score"]
+    bought = {}
+    for customer, sku in Interaction.objects.filter(kind="purchase").values_list("customer__external_id", "item__sku"):
+        bought.setdefault(customer, set()).add(sku)
+    by_customer = {}
+    for row in rows:
+        by_customer.setdefault(row["customer_id"], []).append(row["item_id"])
+    # every customer's own purchases, each once, and nothing else
+    assert {c: set(skus) for c, skus in by_customer.items()} == bought
+    assert all(len(skus) == len(set(skus)) for skus in by_customer.values())
+    # the default list keeps its meaning: nothing bought
+    assert not any(row["item_id"] in bought[row["customer_id"]] for row in _csv(discover))
+
+
+def test_exclude_seen_covers_the_whole_history_not_only_the_model_input(transactional_db, shop, tmp_path,
+                                                                         monkeypatch):
+    """The model reads the latest HISTORY_LENGTH events; what was bought before them stays bought."""
+    from recommendations.services import scoring
+
+    call_command("train", "--algorithm", "popularity", "--activate")
+    monkeypatch.setattr(scoring, "HISTORY_LENGTH", 1)
+    out = tmp_path / "recs.csv"
+    call_command("export_recommendations", "--k", "24", str(out))
+    c00 = {r["item_id"] for r in _csv(out) if r["customer_id"] == "c00"}
+    assert c00 and not {"coffee-0", "coffee-1", "coffee-2"} & c00
+    call_command("score")
+    stored = set(model_version_active().recommendations.filter(customer__external_id="c00", list="discover")
+                 .values_list("item__sku", flat=True))
+    assert stored and not {"coffee-0", "coffee-1", "coffee-2"} & stored
+
+
+def test_export_list_errors_are_clear(transactional_db, shop, tmp_path):
+    call_command("train", "--algorithm", "popularity", "--activate")
+    with pytest.raises(CommandError, match="no buy-again ranker"):
+        call_command("export_recommendations", "--list", "buy-again", str(tmp_path / "x.csv"))
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(CommandError, match="--exclude-seen contradicts --list buy-again"):
+        call_command("export_recommendations", "--list", "buy-again", "--exclude-seen", str(tmp_path / "x.csv"))
+    with pytest.raises(CommandError, match="invalid choice: 'buy_again'"):
+        call_command("export_recommendations", "--list", "buy_again", str(tmp_path / "x.csv"))

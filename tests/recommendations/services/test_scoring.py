@@ -16,6 +16,8 @@ from recommendations.services.registry import model_version_activate, model_vers
 from recommendations.services.scoring import customer_shards, model_version_score_shard, model_version_scored
 from recommendations.services.training import training_run_execute
 
+from .helpers import buy_again_ranker_ensure
+
 
 @pytest.fixture
 def served(shop):
@@ -128,3 +130,114 @@ def test_cold_start_uses_text_similarity_to_fresh_events(served, shop):
     )
     recs = cold_start_for_customer(customer=newcomer, limit=3)
     assert any(r.reason.startswith("similar to") for r in recs)
+
+
+# --- two lists: discover and buy again ---------------------------------------------------------
+
+
+@pytest.fixture
+def regulars(shop):
+    """Customers 0-3 re-order their first two products every week (one order, two lines, same
+    timestamp); customer 5 unsubscribed. Then a model is trained and both lists are scored."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommendations.services.scoring import model_version_rescore
+    from tests.factories import order_create
+
+    items = shop["items"]
+    now = timezone.now()
+    for c in range(4):
+        category = ["coffee", "running", "books", "garden"][c]
+        for weeks in (3, 2, 1):
+            order_create(customer=shop["customers"][c], items=[items[(category, 0)], items[(category, 1)]],
+                         occurred_at=now - timedelta(weeks=weeks))
+    Customer.objects.filter(pk=shop["customers"][5].pk).update(unsubscribed_at=now)
+    run = TrainingRun.objects.create(algorithm="itemknn", force_activate=True)
+    training_run_execute(run=run)
+    return model_version_rescore(version=buy_again_ranker_ensure(model_version_active()))
+
+
+def _rows(version, customer, list_name):
+    return list(
+        Recommendation.objects.filter(model_version=version, customer=customer, list=list_name)
+        .select_related("item").order_by("rank")
+    )
+
+
+def test_list_names_are_the_engines(db):
+    from recommendations.engine.tasks import LIST_BUY_AGAIN, LIST_DISCOVER
+
+    assert Recommendation.List.DISCOVER == LIST_DISCOVER and Recommendation.List.BUY_AGAIN == LIST_BUY_AGAIN
+
+
+def test_scoring_writes_a_discover_and_a_buy_again_list(regulars, shop):
+    customer = shop["customers"][0]
+    bought = set(customer.interactions.filter(kind="purchase").values_list("item_id", flat=True))
+    discover = _rows(regulars, customer, "discover")
+    again = _rows(regulars, customer, "buy_again")
+    # discover exactly as before: never what the customer bought
+    assert discover and not bought & {r.item_id for r in discover}
+    # buy again: only what they bought, each once, ranks 1..n, the weekly regulars first
+    assert {r.item_id for r in again} == bought
+    assert [r.rank for r in again] == list(range(1, len(again) + 1))
+    weekly = {shop["items"][("coffee", 0)].pk, shop["items"][("coffee", 1)].pk}
+    assert {r.item_id for r in again[:2]} == weekly
+    assert again[0].score >= again[-1].score
+
+
+def test_buy_again_reasons_say_which_kind_of_list_it_is(regulars, shop):
+    import re
+
+    again = _rows(regulars, shop["customers"][0], "buy_again")
+    reasons = {r.item.sku: r.reason for r in again}
+    # bought ~30 days ago, then 3, 2 and 1 weeks ago: about every 8 days
+    assert reasons["coffee-0"] == "you buy this about every 8 days"
+    assert re.fullmatch(r"you bought this \d+ (days|weeks) ago", reasons["coffee-2"])
+    assert all(r.reason.startswith(("you buy this", "you bought this")) for r in again)
+
+
+def test_unsubscribed_customers_get_no_list_at_all(regulars, shop):
+    gone = shop["customers"][5]
+    assert not Recommendation.objects.filter(model_version=regulars, customer=gone).exists()
+
+
+def test_rejected_and_unavailable_items_leave_the_buy_again_list(shop, regulars):
+    from recommendations.services.scoring import model_version_rescore
+
+    customer = shop["customers"][1]
+    rejected, gone = shop["items"][("running", 0)], shop["items"][("running", 1)]
+    Feedback.objects.create(customer=customer, item=rejected, kind=Feedback.Kind.DISLIKE)
+    Item.objects.filter(pk=gone.pk).update(active=False)
+    version = model_version_rescore()
+    kept = {r.item_id for r in _rows(version, customer, "buy_again")}
+    assert kept and rejected.pk not in kept and gone.pk not in kept
+
+
+def test_a_version_without_a_buy_again_ranker_stores_only_discover(shop, regulars):
+    import shutil
+    from pathlib import Path
+
+    from recommendations.engine.models import BUY_AGAIN_DIR
+    from recommendations.services.scoring import model_version_rescore
+
+    shutil.rmtree(Path(regulars.artifact_path) / BUY_AGAIN_DIR)
+    version = model_version_rescore()
+    assert version.recommendations.filter(list="discover").exists()
+    assert not version.recommendations.filter(list="buy_again").exists()
+    # serving still answers from the purchase history
+    recs = recommendation_list_for_customer(customer=shop["customers"][0], limit=3, list_name="buy_again")
+    assert [r.item.sku for r in recs][:2] in (["coffee-0", "coffee-1"], ["coffee-1", "coffee-0"])
+    assert {r.source for r in recs} == {"history"}
+
+
+def test_serving_reads_the_asked_list(regulars, shop):
+    customer = shop["customers"][0]
+    bought = set(customer.interactions.filter(kind="purchase").values_list("item_id", flat=True))
+    discover = recommendation_list_for_customer(customer=customer, limit=5)
+    again = recommendation_list_for_customer(customer=customer, limit=5, list_name="buy_again")
+    assert not bought & {r.item.pk for r in discover}
+    assert {r.item.pk for r in again} <= bought and {r.source for r in again} == {"model"}
+    with pytest.raises(ValueError, match="Unknown recommendation list"):
+        recommendation_list_for_customer(customer=customer, list_name="buy-again")
