@@ -234,12 +234,39 @@ def score_batches(
                 r, c = exclude.slice(lo, hi).row_col()
                 if len(r):
                     scores[torch.as_tensor(r, device=device), torch.as_tensor(c, device=device)] = -math.inf
-            values, items = torch.topk(scores, k, dim=1, sorted=True)
+            values, items = top_k_ties_by_index(scores, k)
             yield ScoredBatch(
                 rows=np.arange(lo, hi, dtype=np.int64),
                 items=items.to(torch.int32).cpu().numpy(),
                 scores=values.float().cpu().numpy(),
             )
+
+
+def top_k_ties_by_index(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise top-k, best first; equal scores are ordered (and cut at the k-th place) by item
+    index, lowest first, so results are deterministic and the same on every device and sharding
+    (``torch.topk`` alone leaves ties in an unspecified order, and models like item-kNN tie a lot)."""
+    if k == 0:
+        empty = scores.new_zeros((scores.shape[0], 0))
+        return empty, empty.long()
+    values, items = torch.topk(scores, k, dim=1, sorted=True)
+    kth = values[:, -1:]
+    at_risk = (scores >= kth).sum(dim=1) > k  # more candidates than places: a tie at the cut
+    if bool(at_risk.any()):
+        rows = torch.nonzero(at_risk).squeeze(1)
+        block = scores[rows]
+        cut = kth[rows]
+        above = block > cut
+        room = k - above.sum(dim=1, keepdim=True)
+        tied = (block == cut) & (torch.cumsum((block == cut).int(), dim=1) <= room)
+        chosen = torch.nonzero(above | tied)  # row-major: ascending item index within each row
+        items[rows] = chosen[:, 1].view(len(rows), k)
+        values[rows] = block.gather(1, items[rows])
+    # best first; equal values by ascending index (sort by index, then a stable sort by value)
+    by_index = torch.sort(items, dim=1).indices
+    items, values = items.gather(1, by_index), values.gather(1, by_index)
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices
+    return values.gather(1, order), items.gather(1, order)
 
 
 def _spans(rows: np.ndarray, batch: int) -> list[tuple[int, int]]:

@@ -142,7 +142,8 @@ class RecommendationWriter:
         self._cursor = connection.cursor()
         self._cursor.execute(f"DELETE FROM {target} WHERE model_version_id = %s AND customer_id BETWEEN %s AND %s",
                              [self.version_id, self.lo, self.hi])
-        self._copy_cm = self._cursor.cursor.copy(f"COPY {target} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)")
+        columns = ", ".join(COPY_COLUMNS)
+        self._copy_cm = self._cursor.cursor.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)")
         self._copy = self._copy_cm.__enter__()
         self._copy.write(COPY_HEADER)
         if self.threaded:
@@ -202,3 +203,32 @@ def _objects(version_id: int, block: RecommendationBlock) -> list[Recommendation
         )
         for j in range(len(block))
     ]
+
+
+def recommendations_replace(*, version_id: int, lo: int, hi: int, rows: Sequence[Recommendation]) -> int:
+    """Replace the version's rows for customer ids in [lo, hi] with ``rows`` (model objects, as the
+    per-customer reason code builds them), in one transaction: COPY on PostgreSQL."""
+    with RecommendationWriter(version_id, lo, hi, threaded=False) as writer:
+        by_list: dict[str, list[Recommendation]] = {}
+        for row in rows:
+            by_list.setdefault(row.list, []).append(row)
+        for list_name, part in by_list.items():
+            reasons = sorted({r.reason for r in part})
+            code = {r: n for n, r in enumerate(reasons)}
+            probs = [r.probability for r in part]
+            with_prob = all(p is not None for p in probs)
+            for null_prob in ([False] if with_prob else [False, True]):
+                sel = [r for r in part if (r.probability is None) == null_prob] if not with_prob else part
+                if not sel:
+                    continue
+                writer.put(RecommendationBlock(
+                    list_name=list_name,
+                    customer_ids=np.array([r.customer_id for r in sel], np.int64),
+                    ranks=np.array([r.rank for r in sel], np.int32),
+                    item_ids=np.array([r.item_id for r in sel], np.int64),
+                    scores=np.array([r.score for r in sel], np.float64),
+                    probabilities=None if null_prob else np.array([r.probability for r in sel], np.float64),
+                    reason_codes=np.array([code[r.reason] for r in sel], np.int64),
+                    reasons=reasons,
+                ))
+        return writer.rows

@@ -118,3 +118,12 @@ def test_cuda_path_agrees_with_cpu_on_the_top_items():  # pragma: no cover - GPU
     gpu, _ = _collect(score_batches(FactorScorer(p, device="cuda"), packed, 50), 500)
     overlap = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(cpu, gpu)])
     assert overlap > 0.9  # bf16 reorders near-ties only
+
+
+def test_ties_are_broken_by_item_index_even_at_the_cut():
+    from recommendations.engine.batch_scoring import top_k_ties_by_index
+
+    scores = torch.tensor([[0.0, 1.0, 0.0, 0.0, 1.0, 0.0], [3.0, 2.0, 2.0, 2.0, 2.0, 1.0]])
+    values, items = top_k_ties_by_index(scores, 3)
+    assert items.tolist() == [[1, 4, 0], [0, 1, 2]]
+    assert values.tolist() == [[1.0, 1.0, 0.0], [3.0, 2.0, 2.0]]
