@@ -128,6 +128,8 @@ class FactorScorer:
         self.n_items = self.p.shape[0]
         bias = np.zeros(self.n_items, np.float32) if item_bias is None else item_bias
         self.b = torch.as_tensor(np.asarray(bias, dtype=np.float32), device=self.device)
+        # [p | b] so that one matrix product adds the bias: [q | 1] @ [p | b]^T
+        self._pb_t = torch.cat([self.p, self.b[:, None]], dim=1).T.contiguous()
 
     def user_vectors(self, histories: PackedHistories) -> torch.Tensor:
         indices = torch.as_tensor(histories.indices, device=self.device).long()
@@ -136,8 +138,9 @@ class FactorScorer:
 
     def block(self, histories: PackedHistories) -> torch.Tensor:
         q = self.user_vectors(histories)
+        q1 = torch.cat([q, q.new_ones(len(q), 1)], dim=1)
         with autocast_context(self.device):
-            return torch.addmm(self.b, q, self.p.T)
+            return q1 @ self._pb_t
 
 
 class SequentialScorer:
@@ -249,9 +252,12 @@ def top_k_ties_by_index(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
     if k == 0:
         empty = scores.new_zeros((scores.shape[0], 0))
         return empty, empty.long()
-    values, items = torch.topk(scores, k, dim=1, sorted=True)
+    n = scores.shape[1]
+    values, items = torch.topk(scores, min(k + 1, n), dim=1, sorted=True)
+    # a tie at the cut (more candidates than places) shows as the (k+1)-th value equalling the k-th
+    at_risk = values[:, k] == values[:, k - 1] if n > k else torch.zeros_like(values[:, 0], dtype=torch.bool)
+    values, items = values[:, :k], items[:, :k]
     kth = values[:, -1:]
-    at_risk = (scores >= kth).sum(dim=1) > k  # more candidates than places: a tie at the cut
     if bool(at_risk.any()):
         rows = torch.nonzero(at_risk).squeeze(1)
         block = scores[rows]

@@ -5,7 +5,9 @@ per version. Partitioned by ``model_version_id``, a new version is written into 
 (COPY, no per-row index or foreign-key work), attached when complete, and an old version goes with
 ``DROP TABLE`` instead of a 100 M-row ``DELETE``. See ``recommendations/services/partitions.py``.
 
-The one unique index leads with ``customer_id`` (``customer_id, list, rank, model_version_id``): it
+There is no primary-key index: ``id`` stays (Django's pk, from a sequence) but a 100 M-row version
+would pay a second index build at attach for it, and nothing reads a recommendation by id except the
+admin's read-only detail page. The one unique index leads with ``customer_id`` (``customer_id, list, rank, model_version_id``): it
 serves the per-customer read of one version (pruned to that version's partition) and the
 per-customer deletes, so no separate customer index is kept. SQLite (and other databases) keep the
 plain table; Django's model state does not change.
@@ -33,7 +35,6 @@ CREATE TABLE {TABLE} (
     reason varchar(300) NOT NULL
 ) PARTITION BY LIST (model_version_id);
 ALTER SEQUENCE {TABLE}_row_id_seq OWNED BY {TABLE}.id;
-ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id, model_version_id);
 ALTER TABLE {TABLE} ADD CONSTRAINT recommendation_unique_list_rank
     UNIQUE (customer_id, list, rank, model_version_id);
 ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_model_version_fk FOREIGN KEY (model_version_id)

@@ -90,6 +90,7 @@ def version_storage_attach(version_id: int) -> None:
         return
     name, vid = version_table(version_id), int(version_id)
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")  # the index build sorts in memory
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES IN ({vid})")
         cursor.execute(f"ANALYZE {name}")
     logger.info("v%s: recommendations attached as partition %s", vid, name)
