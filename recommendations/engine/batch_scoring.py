@@ -268,11 +268,16 @@ def top_k_ties_by_index(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
         chosen = torch.nonzero(above | tied)  # row-major: ascending item index within each row
         items[rows] = chosen[:, 1].view(len(rows), k)
         values[rows] = block.gather(1, items[rows])
-    # best first; equal values by ascending index (sort by index, then a stable sort by value)
-    by_index = torch.sort(items, dim=1).indices
-    items, values = items.gather(1, by_index), values.gather(1, by_index)
-    order = torch.sort(values, dim=1, descending=True, stable=True).indices
-    return values.gather(1, order), items.gather(1, order)
+    # best first; equal values by ascending index (sort by index, then a stable sort by value),
+    # only for rows that hold equal values (continuous scores rarely do: sorting every row costs)
+    tied_rows = torch.nonzero(at_risk | (values[:, 1:] == values[:, :-1]).any(dim=1)).squeeze(1)
+    if len(tied_rows):
+        v, i = values[tied_rows], items[tied_rows]
+        by_index = torch.sort(i, dim=1).indices
+        i, v = i.gather(1, by_index), v.gather(1, by_index)
+        order = torch.sort(v, dim=1, descending=True, stable=True).indices
+        values[tied_rows], items[tied_rows] = v.gather(1, order), i.gather(1, order)
+    return values, items
 
 
 def _spans(rows: np.ndarray, batch: int) -> list[tuple[int, int]]:
