@@ -23,6 +23,10 @@ from .selectors import RecommendedItem, model_version_active
 from .services.scoring import loaded_version
 
 
+class ModelUnavailable(RuntimeError):
+    """The active version's artefact cannot be loaded by this process (the API answers 503)."""
+
+
 @dataclass(frozen=True)
 class SessionResult:
     model_version: int | None
@@ -52,7 +56,10 @@ def session_recommendations(
     version = model_version_active()
     if version is None:
         return SessionResult(None, [], list(skus))
-    loaded = loaded_version(version)
+    try:
+        loaded = loaded_version(version)
+    except (OSError, ValueError, KeyError) as exc:  # artefact missing or unreadable on this host
+        raise ModelUnavailable(f"The active model version v{version.pk} cannot be loaded here.") from exc
     id_by_sku = dict(Item.objects.filter(sku__in=set(skus)).values_list("sku", "id"))
     history, ignored = [], []
     for sku in skus:

@@ -5,14 +5,19 @@ Needs the ``read`` scope (it changes nothing, even though it is a POST: the item
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from .apis import MAX_LIMIT, RecommendedItemSerializer
-from .session import session_recommendations
+from .session import ModelUnavailable, session_recommendations
 
 MAX_SESSION_ITEMS = 200
+
+
+class ModelUnavailableError(exceptions.APIException):
+    status_code = 503
+    default_code = "model_unavailable"
 
 
 class SessionRecommendationsApi(GenericAPIView):
@@ -46,7 +51,10 @@ class SessionRecommendationsApi(GenericAPIView):
         params = self.InputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        result = session_recommendations(skus=data["items"], k=data["k"], category=data.get("category"),
-                                         in_stock=data["in_stock"])
+        try:
+            result = session_recommendations(skus=data["items"], k=data["k"], category=data.get("category"),
+                                             in_stock=data["in_stock"])
+        except ModelUnavailable as exc:
+            raise ModelUnavailableError(str(exc)) from exc
         body = {"model_version": result.model_version, "ignored": result.ignored, "results": result.results}
         return Response(self.OutputSerializer(body, context={"explain": data["explain"]}).data)

@@ -70,3 +70,12 @@ def test_auth_and_scope(client, make_client, shop):  # noqa: F811
 def test_without_an_active_model_the_items_come_back_ignored(reader, shop):  # noqa: F811
     body = reader.post(URL, {"items": ["coffee-0"]}, format="json").json()
     assert body == {"model_version": None, "ignored": ["coffee-0"], "results": []}
+
+
+def test_an_active_version_whose_artefact_is_missing_is_a_503(reader, shop, tmp_path):  # noqa: F811
+    from recommendations.models import ModelVersion
+
+    ModelVersion.objects.create(algorithm="ease", status=ModelVersion.Status.READY, is_active=True,
+                                artifact_path=str(tmp_path / "gone"))
+    body = assert_error(reader.post(URL, {"items": ["coffee-0"]}, format="json"), 503)
+    assert "cannot be loaded" in body["detail"]
