@@ -9,7 +9,8 @@ the version attached and activated. Then gunicorn serves it and locust (headless
 users that each call, equally often: ``GET customers/{id}/recommendations`` (stored list),
 ``POST recommendations/session`` (5 recent SKUs -> top-10 computed in the request) and
 ``GET items/{sku}`` (the trivial DRF endpoint: one indexed row, the reference). p50/p99 of each go
-to ``bench/results/api_load.json``.
+to ``bench/results/api_load.json``, with the same three measured from a single client afterwards
+(no queueing: what one request costs).
 """
 from __future__ import annotations
 
@@ -96,6 +97,36 @@ def prepare(n_customers: int, n_items: int, artifacts: Path) -> str:
     return key
 
 
+def _single_client(key: str, n_customers: int, n_items: int, n: int = 300) -> dict:
+    """p50/p99 of each endpoint with one client (no queueing): the cost of the request itself."""
+    import random
+    import statistics
+
+    random.seed(1)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    calls = {
+        "recommendations GET": lambda: urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/customers/c{random.randint(1, n_customers)}/recommendations?limit=10",
+            headers=headers),
+        "session POST": lambda: urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/recommendations/session", method="POST", headers=headers,
+            data=json.dumps({"items": [f"SKU{random.randint(1, n_items)}" for _ in range(5)], "k": 10}).encode()),
+        "item detail GET (trivial)": lambda: urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/items/SKU{random.randint(1, n_items)}", headers=headers),
+    }
+    out = {}
+    for name, make in calls.items():
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            urllib.request.urlopen(make(), timeout=60).read()
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        out[name] = {"requests": n, "p50_ms": round(statistics.median(times), 1),
+                     "p99_ms": round(times[int(0.99 * (n - 1))], 1)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=32)
@@ -148,6 +179,7 @@ def main() -> None:
                     "p50_ms": float(row["50%"]), "p99_ms": float(row["99%"]),
                     "rps": round(float(row["Requests/s"]), 1),
                 }
+        single = _single_client(key, args.customers, args.items)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -157,6 +189,7 @@ def main() -> None:
         "users": args.users, "seconds": args.seconds, "gunicorn_workers": args.workers,
         "customers": args.customers, "items": args.items, "model": "sequential (dim 64, max_len 50)",
         "endpoints": stats,
+        "single_client": single,
         "recommendations_get_p99_vs_trivial_p99": round(get / trivial, 2) if get and trivial else None,
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
     }
