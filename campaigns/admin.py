@@ -6,14 +6,21 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 
+from crm.csp import email_preview_csp
+
+from .links import open_url
 from .models import Campaign, Click, Recipient
 from .services.build import CampaignStateError, campaign_build
 from .services.render import recipient_render
 from .services.results import campaign_results
-from .services.schedule import campaign_pause
+from .services.schedule import campaign_cancel, campaign_pause
 from .services.send import campaign_send, recipient_reconcile
+from .templating import CampaignTemplateError
+
+BLANK_PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 
 @admin.register(Campaign)
@@ -24,7 +31,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     autocomplete_fields = ()
     readonly_fields = ("status", "current_run", "built_at", "sent_at", "created_at", "updated_at", "results_panel")
-    actions = ["build_action", "send_action", "pause_action"]
+    actions = ["build_action", "send_action", "pause_action", "cancel_action"]
     fieldsets = (
         (None, {"fields": ("name", "description", "channel", "audience", "status")}),
         ("Items", {"fields": ("recommendation_list", "n_items", "filter_category", "filter_min_price",
@@ -62,8 +69,8 @@ class CampaignAdmin(admin.ModelAdmin):
             try:
                 service(campaign=campaign)
                 self.message_user(request, f"{campaign}: {verb}.")
-            except CampaignStateError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except (CampaignStateError, CampaignTemplateError) as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
 
     @admin.action(description="Build selected campaigns (recipients and items)")
     def build_action(self, request, queryset):
@@ -76,6 +83,15 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected campaigns")
     def pause_action(self, request, queryset):
         self._run(request, queryset, campaign_pause, "paused")
+
+    @admin.action(description="Cancel selected campaigns (also stuck ones; back to draft if nobody was mailed)")
+    def cancel_action(self, request, queryset):
+        for campaign in queryset:
+            try:
+                campaign = campaign_cancel(campaign=campaign)
+                self.message_user(request, f"{campaign}: now {campaign.get_status_display()}.")
+            except CampaignStateError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
 
 
 class InDoubtFilter(admin.SimpleListFilter):
@@ -126,13 +142,20 @@ class RecipientAdmin(admin.ModelAdmin):
                  name="campaigns_recipient_preview"),
         ] + super().get_urls()
 
+    @method_decorator(email_preview_csp)
     def preview_view(self, request, pk: int):
         recipient = get_object_or_404(Recipient.objects.select_related("customer", "campaign"), pk=pk)
         if not self.has_view_permission(request, recipient):
             return HttpResponse(status=403)
-        rendered = recipient_render(recipient=recipient)
-        context = {**self.admin_site.each_context(request), "recipient": recipient, "rendered": rendered,
-                   "title": f"Preview: {rendered.subject}", "opts": self.model._meta}
+        context = {**self.admin_site.each_context(request), "recipient": recipient, "opts": self.model._meta}
+        try:
+            rendered = recipient_render(recipient=recipient)
+        except CampaignTemplateError as exc:
+            context.update(title="Preview: cannot render", render_error=str(exc))
+            return TemplateResponse(request, "admin/campaigns/recipient_preview.html", context)
+        # Looking at the preview must not count as the customer opening the e-mail.
+        preview_html = rendered.html.replace(open_url(recipient_id=recipient.pk), BLANK_PIXEL)
+        context.update(rendered=rendered, preview_html=preview_html, title=f"Preview: {rendered.subject}")
         return TemplateResponse(request, "admin/campaigns/recipient_preview.html", context)
 
     def _reconcile(self, request, queryset, delivered: bool, label: str):

@@ -1,4 +1,4 @@
-"""``/api/v1/campaigns`` endpoints: CRUD, build, send, schedule, results, recipients, offers.
+"""``/api/v1/campaigns`` endpoints: CRUD, build, send, schedule, cancel, results, recipients, offers.
 
 Authentication, scopes (read for GET, write otherwise), throttling and the error shape are the
 project's DRF defaults (``crm.api``). Each API validates, calls one service or selector, returns.
@@ -17,16 +17,23 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from crm.csv_safety import csv_dict, csv_row
 from crm.models import Segment
 
-from .models import Campaign, Recipient
+from .models import MAX_CAP_COUNT, MAX_DAYS, Campaign, Recipient
 from .selectors import campaign_offers, recipient_list
 from .services.build import CampaignStateError, campaign_build
 from .services.campaign import campaign_create, campaign_delete, campaign_update
 from .services.offers import OFFER_FIELDS
 from .services.results import campaign_results
-from .services.schedule import campaign_schedule
+from .services.schedule import campaign_cancel, campaign_schedule
 from .services.send import campaign_send
+from .templating import (
+    MAX_TEMPLATE_BYTES,
+    validate_html_template,
+    validate_subject_template,
+    validate_text_template,
+)
 
 
 class Conflict(exceptions.APIException):
@@ -47,27 +54,33 @@ def _call(service, **kwargs):
         raise exceptions.ValidationError(str(exc)) from exc
 
 
-class CampaignFields(serializers.Serializer):
+class CampaignFields(serializers.Serializer):  # bounds: campaigns.models.MAX_DAYS / MAX_CAP_COUNT
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     audience = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all(), allow_null=True, required=False)
     channel = serializers.ChoiceField(choices=Campaign.Channel.choices, required=False)
-    subject_template = serializers.CharField(required=False, allow_blank=True)
-    html_template = serializers.CharField(required=False, allow_blank=True)
-    text_template = serializers.CharField(required=False, allow_blank=True)
+    # Sandboxed Jinja2 (campaigns.templating): compiled and rendered on a sample message before saving.
+    subject_template = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEMPLATE_BYTES,
+                                             validators=[validate_subject_template])
+    html_template = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEMPLATE_BYTES,
+                                          validators=[validate_html_template])
+    text_template = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEMPLATE_BYTES,
+                                          validators=[validate_text_template])
     n_items = serializers.IntegerField(min_value=1, max_value=50, required=False)
     filter_category = serializers.CharField(required=False, allow_blank=True, max_length=200)
     filter_min_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
     filter_max_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
-    max_per_category = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_per_category = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
     recommendation_list = serializers.ChoiceField(
         choices=Campaign._meta.get_field("recommendation_list").choices, required=False,
         help_text="Which list fills the item block: discover (default) or buy_again.",
     )
     holdout_share = serializers.FloatField(min_value=0, max_value=1, required=False)
-    frequency_cap_count = serializers.IntegerField(min_value=0, required=False)
-    frequency_cap_days = serializers.IntegerField(min_value=1, required=False)
-    consent_required = serializers.BooleanField(required=False)
+    frequency_cap_count = serializers.IntegerField(min_value=0, max_value=MAX_CAP_COUNT, required=False)
+    frequency_cap_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, required=False)
+    consent_required = serializers.BooleanField(
+        required=False, help_text="Offer lists only: e-mail campaigns never mail a customer without opt-in."
+    )
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -168,6 +181,16 @@ class CampaignScheduleApi(GenericAPIView):
         return Response(CampaignOutputSerializer(campaign).data)
 
 
+class CampaignCancelApi(GenericAPIView):
+    """POST stops a campaign in any in-flight state (also one stuck ``sending``): back to ``draft`` when
+    nobody was mailed yet, else ``cancelled``. It can then be edited, deleted, or rebuilt and sent."""
+
+    @extend_schema(operation_id="campaigns_cancel", request=None, responses=CampaignOutputSerializer)
+    def post(self, request, pk: int):
+        campaign = _call(campaign_cancel, campaign=get_object_or_404(Campaign, pk=pk))
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
 class CampaignResultsApi(GenericAPIView):
     """GET the results: counts, rates, attributed conversions, uplift vs holdout with a 95% CI."""
 
@@ -223,11 +246,12 @@ class OffersCsvRenderer(BaseRenderer):
         if rows is None:  # an error body
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(["error", "detail"])
-            writer.writerow([data.get("error", ""), data.get("detail", "")] if isinstance(data, dict) else [data])
+            cells = [data.get("error", ""), data.get("detail", "")] if isinstance(data, dict) else [data]
+            writer.writerow(csv_row(cells))
             return out.getvalue()
         writer = csv.DictWriter(out, fieldnames=OFFER_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_dict(row) for row in rows)  # no formulas: cells starting = + - @ get a '
         return out.getvalue()
 
 

@@ -9,7 +9,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
 from recommendations.models import Recommendation
+
+# Bounds that keep date arithmetic and integer columns sane (10 years; a cap no one would set).
+MAX_DAYS = 3650
+MAX_CAP_COUNT = 1000
 
 
 class Campaign(models.Model):
@@ -36,10 +41,17 @@ class Campaign(models.Model):
     )
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.EMAIL)
     subject_template = models.TextField(
-        blank=True, help_text="Django template; empty: templates/campaigns/email/subject.txt."
+        blank=True, validators=[validate_subject_template],
+        help_text="Sandboxed Jinja2 template (see docs/campaigns.md); empty: templates/campaigns/email/subject.txt.",
     )
-    html_template = models.TextField(blank=True, help_text="Django template; empty: campaigns/email/body.html.")
-    text_template = models.TextField(blank=True, help_text="Django template; empty: campaigns/email/body.txt.")
+    html_template = models.TextField(
+        blank=True, validators=[validate_html_template],
+        help_text="Sandboxed Jinja2 template, HTML-escaped; empty: templates/campaigns/email/body.html.",
+    )
+    text_template = models.TextField(
+        blank=True, validators=[validate_text_template],
+        help_text="Sandboxed Jinja2 template; empty: templates/campaigns/email/body.txt.",
+    )
     n_items = models.PositiveSmallIntegerField(
         "number of items", default=5, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
@@ -62,10 +74,16 @@ class Campaign(models.Model):
         help_text="Share of eligible customers kept out (deterministic per campaign and customer).",
     )
     frequency_cap_count = models.PositiveSmallIntegerField(
-        default=3, help_text="At most this many campaign e-mails per customer per window (0: no cap)."
+        default=3, validators=[MaxValueValidator(MAX_CAP_COUNT)],
+        help_text="At most this many campaign e-mails per customer per window (0: no cap).",
     )
-    frequency_cap_days = models.PositiveSmallIntegerField(default=7)
-    consent_required = models.BooleanField(default=True)
+    frequency_cap_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)]
+    )
+    consent_required = models.BooleanField(
+        default=True,
+        help_text="Offer lists only. E-mail campaigns never mail a customer without opt-in, whatever this says.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
     current_run = models.PositiveIntegerField(default=0, help_text="The latest built run (recurring campaigns).")
     built_at = models.DateTimeField(null=True, blank=True)

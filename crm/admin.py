@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 
-from .models import Customer, Feedback, Interaction, Item, Segment
+from .consent import customer_consent_record
+from .models import ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import segment_evaluate, segment_preview
 from .services import customer_erase, customer_export, feedback_create
@@ -110,21 +111,43 @@ def _per_customer(model, *, aggregate=None, field: str = "customer"):
     return Subquery(rows.order_by(aggregate).values(aggregate.lstrip("-"))[:1])
 
 
+class ConsentEventInline(admin.TabularInline):
+    """The customer's consent history (read-only: consent changes through the actions above the list)."""
+
+    model = ConsentEvent
+    fields = ("created_at", "action", "channel", "source", "actor")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    classes = ("tailored-compact",)
+    verbose_name_plural = "consent history"
+
+
+class ConsentActionForm(helpers.ActionForm):
+    consent_source = forms.CharField(
+        required=False, max_length=200, label="consent source",
+        help_text="For consent actions: where the customer gave or withdrew consent (e.g. 'phone call').",
+    )
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("external_id", "full_name", "email", "country", "contactable", "event_count", "last_seen")
     list_display_links = ("external_id", "full_name")
     list_filter = (ConsentFilter, SegmentFilter, "country", "created_at")
     search_fields = ("external_id", "email", "first_name", "last_name")
-    actions = ("export_personal_data", "erase_personal_data")
-    readonly_fields = ("created_at", "updated_at", "consent_updated_at")
+    actions = ("record_opt_in", "record_opt_out", "export_personal_data", "erase_personal_data")
+    action_form = ConsentActionForm
+    # Consent is changed only by the consent actions (recorded as consent events), never by editing.
+    readonly_fields = ("created_at", "updated_at", "email_opt_in", "unsubscribed_at", "consent_updated_at")
     fieldsets = (
         (None, {"fields": ("external_id", "email", "first_name", "last_name", "country")}),
         ("Consent", {"fields": ("email_opt_in", "unsubscribed_at", "consent_updated_at")}),
         ("Attributes", {"fields": ("attributes",), "classes": ("collapse",)}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
-    inlines = [RecentInteractionInline]
+    inlines = [ConsentEventInline, RecentInteractionInline]
     list_per_page = 50
     show_full_result_count = False
     formfield_overrides = JSON_FIELD
@@ -155,6 +178,31 @@ class CustomerAdmin(admin.ModelAdmin):
     def last_seen(self, obj: Customer):
         return obj._last_seen
 
+    # --- consent: explicit, recorded changes only ----------------------------------------------------
+
+    def _record_consent(self, request, queryset, action: str) -> None:
+        source = (request.POST.get("consent_source") or "").strip()
+        if not source:
+            self.message_user(request, "Say where the consent came from (consent source) first.", messages.ERROR)
+            return
+        actor = f"staff user {request.user.get_username()}"
+        n = 0
+        for customer in queryset:
+            customer_consent_record(
+                customer=customer, action=action, channel=ConsentEvent.Channel.ADMIN, source=source, actor=actor
+            )
+            n += 1
+        self.message_user(request, f"Recorded '{ConsentEvent.Action(action).label}' for {n} customer(s).",
+                          messages.SUCCESS)
+
+    @admin.action(description="Record e-mail opt-in (the customer asked; give the source)", permissions=["change"])
+    def record_opt_in(self, request, queryset):
+        self._record_consent(request, queryset, ConsentEvent.Action.OPT_IN)
+
+    @admin.action(description="Record e-mail opt-out (give the source)", permissions=["change"])
+    def record_opt_out(self, request, queryset):
+        self._record_consent(request, queryset, ConsentEvent.Action.OPT_OUT)
+
     # --- privacy: data-subject access and erasure requests --------------------------------------------
 
     @admin.action(description="Export personal data (JSON)", permissions=["view"])
@@ -170,10 +218,12 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.action(description="Erase personal data (asks for confirmation)", permissions=["delete"])
     def erase_personal_data(self, request, queryset):
         if request.POST.get("post") == "yes":
-            ids = [c.external_id for c in queryset]
+            n = 0
             for customer in queryset:
                 customer_erase(customer=customer)
-            self.message_user(request, f"Erased {len(ids)} customer(s): {', '.join(ids)}.", messages.SUCCESS)
+                n += 1
+            # No ids or names in the message: it is stored in a cookie and must not outlive the erasure.
+            self.message_user(request, f"Erased {n} customer(s).", messages.SUCCESS)
             return None
         customers = queryset.annotate(
             n_interactions=_per_customer(Interaction), n_feedback=_per_customer(Feedback)
@@ -216,7 +266,7 @@ class ItemAdmin(admin.ModelAdmin):
     def image_preview(self, obj: Item) -> str:
         if not obj.image_url:
             return "—"
-        return format_html('<img src="{}" alt="" style="max-height:120px;border-radius:4px">', obj.image_url)
+        return format_html('<img src="{}" alt="" class="tailored-item-image">', obj.image_url)
 
     def _bulk_update(self, request, queryset, message: str, **fields) -> None:
         n = queryset.update(**fields)
@@ -241,9 +291,9 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(Interaction)
 class InteractionAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "customer", "kind", "item", "value", "quantity", "source")
+    list_display = ("occurred_at", "customer", "kind", "item", "value", "quantity", "order_id", "source")
     list_filter = ("kind", "source", "excluded_from_training", "occurred_at")
-    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "event_id")
+    search_fields = ("customer__external_id", "customer__email", "item__sku", "item__title", "event_id", "=order_id")
     raw_id_fields = ("customer", "item")
     date_hierarchy = "occurred_at"
     list_select_related = ("customer", "item")
@@ -364,7 +414,6 @@ class SegmentAdmin(admin.ModelAdmin):
 
 # --- API keys (the raw key is shown once, on creation) --------------------------------------------
 from django import forms as _api_key_forms  # noqa: E402
-from django.contrib import messages as _api_key_messages  # noqa: E402
 
 from .models import ApiKey  # noqa: E402
 
@@ -398,6 +447,36 @@ class ApiKeyAdmin(admin.ModelAdmin):
             ApiKey.objects.filter(pk=created.pk).update(is_active=False)
         obj.pk, obj.prefix, obj.hashed_key = created.pk, created.prefix, created.hashed_key
         obj._state.adding = False
-        _api_key_messages.warning(
-            request, f"API key for '{obj.name}': {raw_key} — copy it now, it will not be shown again."
-        )
+        request._tailored_raw_api_key = raw_key  # shown by response_add, on this response only
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The raw key is shown once, in this page's body (never stored, never in the messages cookie)."""
+        raw_key = getattr(request, "_tailored_raw_api_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Copy the new API key now",
+            "opts": self.model._meta,
+            "api_key": obj,
+            "raw_key": raw_key,
+            "list_url": reverse("admin:crm_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/crm/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(ErasedCustomer)
+class ErasedCustomerAdmin(admin.ModelAdmin):
+    """Tombstones of erased customers (hashes only). Delete one to let that external id back in."""
+
+    list_display = ("external_id_hash", "erased_at")
+    readonly_fields = ("external_id_hash", "erased_at")
+    search_fields = ("external_id_hash",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

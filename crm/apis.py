@@ -16,11 +16,11 @@ from rest_framework import exceptions, filters, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from . import services
+from . import consent, services
 from .api.exceptions import error_body
-from .api.validation import JSONObjectField, events_validate
+from .api.validation import JSONObjectField, SafeKeyField, SaneDateTimeField, events_validate
 from .filters import CustomerFilter, FeedbackFilter, InteractionFilter, ItemFilter
-from .models import MAX_ORDER_ID_LENGTH, Customer, Feedback, Interaction, Item
+from .models import MAX_ORDER_ID_LENGTH, ConsentEvent, Customer, Feedback, Interaction, Item
 
 CUSTOMER_NOT_FOUND = "No customer with external_id '{key}'."
 ITEM_NOT_FOUND = "No item with sku '{key}'."
@@ -32,6 +32,17 @@ DUPLICATE_KEYS = "Each {field} may appear once per request; repeated: {keys}."
 UNKNOWN_REFERENCES = "Unknown customers or items; create them first or send ?unknown=create."
 NOT_INTERESTED_NEEDS_ITEM = "'not_interested' feedback must name an item."
 UNKNOWN_PARAM = "Expected 'create' or 'reject'."
+CONSENT_CHANGED_IN_BULK = "Consent of existing customers cannot change in a bulk upsert: {keys}. " + (
+    "Use POST /api/v1/customers/{{external_id}}/consent."
+)
+RECIPIENT_NOT_THEIRS = "Campaign recipient {key} is not a recipient of customer '{customer}'."
+
+
+def request_actor(request) -> str:
+    """Who made an API request, for audit records: the key's prefix and name, or the staff user."""
+    if request.auth is not None and hasattr(request.auth, "prefix"):
+        return f"API key {request.auth.prefix}… ({request.auth.name})"
+    return f"staff user {getattr(request.user, 'username', '?')} (API session)"
 
 
 class Conflict(exceptions.APIException):
@@ -82,21 +93,35 @@ class ListMixin:
 # --- customers ----------------------------------------------------------------------------------
 
 class CustomerFields(serializers.Serializer):
+    """Profile fields a PUT/PATCH may change; consent has its own endpoint (``.../consent``)."""
+
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, max_length=2,
                                      help_text="ISO 3166-1 alpha-2.")
     attributes = JSONObjectField(required=False)
-    email_opt_in = serializers.BooleanField(required=False)
-    unsubscribed_at = serializers.DateTimeField(required=False, allow_null=True)
 
     def validate_country(self, value: str) -> str:
         return value.upper()
 
+    def validate(self, attrs):
+        data = getattr(self, "initial_data", None)
+        sent = [f for f in consent.CONSENT_FIELDS if isinstance(data, dict) and f in data]
+        if sent and not isinstance(self, CustomerInputSerializer):
+            raise serializers.ValidationError(
+                {"non_field_errors": [consent.USE_CONSENT_ENDPOINT],
+                 **{f: [consent.USE_CONSENT_ENDPOINT] for f in sent}}
+            )
+        return attrs
+
 
 class CustomerInputSerializer(CustomerFields):
-    external_id = serializers.CharField(max_length=191)
+    """A new customer; the consent it arrives with is recorded as its first consent event."""
+
+    external_id = SafeKeyField(max_length=191)
+    email_opt_in = serializers.BooleanField(required=False)
+    unsubscribed_at = SaneDateTimeField(required=False, allow_null=True)
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
@@ -138,6 +163,9 @@ class CustomerListCreateApi(ListMixin, GenericAPIView):
             customer = services.customer_create(**serializer.validated_data)
         except IntegrityError as exc:  # a concurrent create won
             raise Conflict(ALREADY_EXISTS.format(model="customer", field="external_id", key=key)) from exc
+        consent.consent_events_for_new_customers(
+            customers=[customer], channel=ConsentEvent.Channel.API, actor=request_actor(request)
+        )
         return Response(self.OutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
@@ -197,8 +225,70 @@ class CustomerBulkUpsertApi(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         clean = [dict(row) for row in serializer.validated_data["customers"]]
         _reject_repeats(clean, "external_id", "customers")
+        _reject_consent_changes(clean)
         result = services.customer_upsert_many(rows=clean)
+        new = [r["external_id"] for r in clean if r.get("email_opt_in") or r.get("unsubscribed_at")]
+        if new and result.created:
+            created = Customer.objects.filter(external_id__in=new, consent_events__isnull=True)
+            consent.consent_events_for_new_customers(
+                customers=list(created), channel=ConsentEvent.Channel.API, actor=request_actor(request)
+            )
         return Response({"created": result.created, "updated": result.updated})
+
+
+def _reject_consent_changes(rows: list[dict]) -> None:
+    """Existing customers keep their consent in a bulk upsert unless it is sent unchanged."""
+    sent = [r for r in rows if any(f in r for f in consent.CONSENT_FIELDS)]
+    if not sent:
+        return
+    stored = {c.external_id: c for c in Customer.objects.filter(external_id__in=[r["external_id"] for r in sent])}
+    changed = []
+    for row in sent:
+        customer = stored.get(row["external_id"])
+        if customer is None:
+            continue
+        opt_in_changed = "email_opt_in" in row and row["email_opt_in"] != customer.email_opt_in
+        unsubscribe_changed = "unsubscribed_at" in row and (
+            (row["unsubscribed_at"] is None) != (customer.unsubscribed_at is None)
+        )
+        if opt_in_changed or unsubscribe_changed:
+            changed.append(row["external_id"])
+    if changed:
+        raise exceptions.ValidationError(
+            {"customers": [CONSENT_CHANGED_IN_BULK.format(keys=", ".join(sorted(changed)[:20]))]}
+        )
+
+
+class CustomerConsentApi(GenericAPIView):
+    """POST records an explicit consent change (opt-in or opt-out) with where it came from.
+
+    The only way the API changes ``email_opt_in`` / ``unsubscribed_at`` of an existing customer;
+    each call is stored as a consent event (who: the API key; when; how: ``api``; ``source``).
+    """
+
+    @extend_schema_serializer(component_name="CustomerConsentInput")
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=ConsentEvent.Action.choices)
+        source = serializers.CharField(
+            max_length=200, help_text="Where the customer gave or withdrew consent, e.g. 'checkout checkbox'."
+        )
+
+    @extend_schema_serializer(component_name="ConsentEventOutput")
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = ConsentEvent
+            fields = ["action", "channel", "source", "actor", "created_at"]
+
+    @extend_schema(operation_id="customers_consent", request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, external_id: str):
+        customer = customer_get(external_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event = consent.customer_consent_record(
+            customer=customer, action=serializer.validated_data["action"], channel=ConsentEvent.Channel.API,
+            source=serializer.validated_data["source"], actor=request_actor(request),
+        )
+        return Response(self.OutputSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
 # --- items --------------------------------------------------------------------------------------
@@ -221,7 +311,7 @@ class ItemFields(serializers.Serializer):
 
 
 class ItemInputSerializer(ItemFields):
-    sku = serializers.CharField(max_length=191)
+    sku = SafeKeyField(max_length=191)
 
 
 class ItemBulkRowSerializer(ItemInputSerializer):
@@ -467,6 +557,12 @@ class FeedbackListCreateApi(ListMixin, GenericAPIView):
                 attrs["item"] = None
             if attrs["kind"] == Feedback.Kind.NOT_INTERESTED and attrs["item"] is None:
                 raise serializers.ValidationError({"item": [NOT_INTERESTED_NEEDS_ITEM]})
+            recipient_id = attrs.get("campaign_recipient_id")
+            if recipient_id is not None and not services.campaign_recipient_belongs_to(
+                recipient_id=recipient_id, customer=customer
+            ):
+                raise serializers.ValidationError({"campaign_recipient_id": [
+                    RECIPIENT_NOT_THEIRS.format(key=recipient_id, customer=customer.external_id)]})
             return attrs
 
     @extend_schema(operation_id="feedback_list", responses=FeedbackOutputSerializer(many=True))

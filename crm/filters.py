@@ -2,16 +2,46 @@
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 
 from .models import Customer, Feedback, Interaction, Item
+
+FILTER_RANGE = "Date-time filters must be between the years 1900 and 2999."
+
+
+class SaneIsoDateTimeField(IsoDateTimeField):
+    """Refuses moments outside the years 1900..2999: year 0001 or 9999 with an offset overflows the database.
+
+    (Wider than the range accepted for stored timestamps: "until 2100" is a fair query.)"""
+
+    def strptime(self, value, format):
+        try:
+            parsed = super().strptime(value, format)
+        except OverflowError as exc:
+            raise ValueError(FILTER_RANGE) from exc
+        return parsed
+
+    def clean(self, value):
+        try:
+            cleaned = super().clean(value)
+        except OverflowError as exc:
+            raise forms.ValidationError(FILTER_RANGE) from exc
+        if cleaned is not None and not 1900 <= cleaned.year <= 2999:
+            raise forms.ValidationError(FILTER_RANGE)
+        return cleaned
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = SaneIsoDateTimeField
 
 
 class CustomerFilter(filters.FilterSet):
     country = filters.CharFilter(field_name="country", lookup_expr="iexact")
     email = filters.CharFilter(field_name="email", lookup_expr="iexact")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Customer
@@ -22,7 +52,7 @@ class ItemFilter(filters.FilterSet):
     category = filters.CharFilter(field_name="category", lookup_expr="iexact")
     min_price = filters.NumberFilter(field_name="price", lookup_expr="gte")
     max_price = filters.NumberFilter(field_name="price", lookup_expr="lte")
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Item
@@ -35,8 +65,8 @@ class InteractionFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(choices=Interaction.Kind.choices)
     source = filters.ChoiceFilter(choices=Interaction.Source.choices)
     order_id = filters.CharFilter(help_text="The lines of one order.")
-    since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Interaction
@@ -49,7 +79,7 @@ class FeedbackFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(choices=Feedback.Kind.choices)
     status = filters.ChoiceFilter(choices=Feedback.Status.choices)
     source = filters.ChoiceFilter(choices=Feedback.Source.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Feedback

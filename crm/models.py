@@ -259,3 +259,56 @@ class ApiKey(models.Model):
     def has_scope(self, scope: str) -> bool:
         """``admin`` implies every scope."""
         return self.is_active and (scope in self.scopes or self.Scope.ADMIN in self.scopes)
+
+
+class ConsentEvent(models.Model):
+    """One change of a customer's e-mail consent: what, when, through which channel, on whose word.
+
+    Consent changes only through ``crm.consent.customer_consent_record`` (the consent endpoint, the
+    admin actions, the unsubscribe link, creation with an opt-in), which writes one of these in the
+    same transaction as the change; a customer's rows are their consent history.
+    """
+
+    class Action(models.TextChoices):
+        OPT_IN = "opt_in", "opted in"
+        OPT_OUT = "opt_out", "opted out"
+
+    class Channel(models.TextChoices):
+        API = "api", "API"
+        ADMIN = "admin", "admin"
+        EMAIL_LINK = "email_link", "unsubscribe link"
+        IMPORT = "import", "import"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_events")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices, help_text="How the change reached us.")
+    source = models.CharField(
+        max_length=200, help_text="Where the customer gave or withdrew consent, e.g. 'checkout checkbox'."
+    )
+    actor = models.CharField(max_length=200, help_text="Who recorded it: an API key, a staff user, the link.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} via {self.get_channel_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ErasedCustomer(models.Model):
+    """A tombstone: the SHA-256 of an erased customer's external id, and when they were erased.
+
+    It holds no personal data, only what is needed to honour the erasure later: events of that
+    external id from before ``erased_at`` are never imported or trained on again (an old export
+    re-imported, a shop replaying history). Delete the row to lift it (e.g. a mistaken erasure).
+    """
+
+    external_id_hash = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+        verbose_name = "erased customer (tombstone)"
+
+    def __str__(self) -> str:
+        return f"erased {self.external_id_hash[:12]}… at {self.erased_at:%Y-%m-%d}"

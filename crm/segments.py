@@ -10,11 +10,14 @@ dict with a ``field`` and the keys that field takes:
 - ``no_purchase_within_days``: no purchase in the last ``value`` days (lapsed customers).
 - ``interacted_with_category``: any interaction with items of category ``value``; optional
   ``days`` and ``kinds``.
-- ``min_orders``: at least ``value`` purchases, optionally within the last ``days``.
+- ``min_orders``: at least ``value`` orders, optionally within the last ``days``. An order is one
+  basket: the purchase lines sharing an ``order_id``, or (lines without one) sharing a timestamp.
 - ``joined_within_days``: the customer was created in the last ``value`` days.
 
-Attribute ops: ``eq``, ``ne``, ``in``, ``exists``, ``gt``, ``gte``, ``lt``, ``lte``.
-An empty rule set matches every customer.
+Attribute ops: ``eq``, ``ne``, ``in``, ``exists``, ``gt``, ``gte``, ``lt``, ``lte``. Attribute keys are
+plain names: a key containing ``__`` would be read by the ORM as a lookup (``tier__regex``) and is
+refused. Day counts are at most ``MAX_DAYS`` (10 years) and counts at most ``MAX_COUNT``, so date
+arithmetic never overflows. An empty rule set matches every customer.
 """
 from __future__ import annotations
 
@@ -29,6 +32,10 @@ from django.utils import timezone
 from .models import Customer, Interaction
 
 MATCH_MODES = ("all", "any")
+MAX_DAYS = 3650
+MAX_COUNT = 1_000_000
+MAX_KEY_LENGTH = 100
+DAY_KEYS = {"days", "purchased_within_days", "no_purchase_within_days", "joined_within_days"}
 ATTRIBUTE_OPS = ("eq", "ne", "in", "exists", "gt", "gte", "lt", "lte")
 FIELDS = (
     "country",
@@ -46,12 +53,16 @@ class SegmentRuleError(ValueError):
     """A rule set that cannot be evaluated; the message says which condition and why."""
 
 
-def _positive_int(condition: dict, key: str, where: str, *, required: bool = True) -> int | None:
+def _positive_int(
+    condition: dict, key: str, where: str, *, required: bool = True, maximum: int = MAX_COUNT
+) -> int | None:
     value = condition.get(key)
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise SegmentRuleError(f"{where}: '{key}' must be a non-negative integer, got {value!r}.")
+    if value > maximum:
+        raise SegmentRuleError(f"{where}: '{key}' must be at most {maximum}, got {value!r}.")
     return value
 
 
@@ -71,8 +82,14 @@ def _validate_condition(condition: Any, where: str) -> None:
         if not isinstance(condition.get("value", True), bool):
             raise SegmentRuleError(f"{where}: consent value must be true or false.")
     elif field == "attribute":
-        if not isinstance(condition.get("key"), str) or not condition["key"]:
+        key = condition.get("key")
+        if not isinstance(key, str) or not key:
             raise SegmentRuleError(f"{where}: attribute conditions need a 'key'.")
+        if "__" in key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+            raise SegmentRuleError(
+                f"{where}: attribute key {key[:MAX_KEY_LENGTH]!r} must not contain '__' (and be at most "
+                f"{MAX_KEY_LENGTH} characters)."
+            )
         if condition.get("op", "eq") not in ATTRIBUTE_OPS:
             raise SegmentRuleError(f"{where}: attribute op must be one of {', '.join(ATTRIBUTE_OPS)}.")
         if condition.get("op") == "in" and not isinstance(condition.get("value"), list):
@@ -80,15 +97,15 @@ def _validate_condition(condition: Any, where: str) -> None:
     elif field == "interacted_with_category":
         if not isinstance(condition.get("value"), str) or not condition["value"]:
             raise SegmentRuleError(f"{where}: interacted_with_category needs a category name as 'value'.")
-        _positive_int(condition, "days", where, required=False)
+        _positive_int(condition, "days", where, required=False, maximum=MAX_DAYS)
         kinds = condition.get("kinds")
         if kinds is not None and (not isinstance(kinds, list) or set(kinds) - set(Interaction.Kind.values)):
             raise SegmentRuleError(f"{where}: kinds must be a list of {', '.join(Interaction.Kind.values)}.")
     elif field == "min_orders":
         _positive_int(condition, "value", where)
-        _positive_int(condition, "days", where, required=False)
+        _positive_int(condition, "days", where, required=False, maximum=MAX_DAYS)
     else:
-        _positive_int(condition, "value", where)
+        _positive_int(condition, "value", where, maximum=MAX_DAYS if field in DAY_KEYS else MAX_COUNT)
 
 
 def validate_rules(rules: Any) -> None:
@@ -159,7 +176,10 @@ def _condition_q(condition: dict) -> Q:
             purchases = purchases.filter(occurred_at__gte=_since(condition["days"]))
         heavy = (
             purchases.values("customer_id")
-            .annotate(n=Count("id"))
+            .annotate(
+                n=Count("order_id", distinct=True, filter=~Q(order_id=""))
+                + Count("occurred_at", distinct=True, filter=Q(order_id=""))
+            )
             .filter(n__gte=condition["value"])
             .values("customer_id")
         )

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .models import ApiKey, Customer, Feedback, Interaction, Item
-from .signals import customer_erasing, feedback_recorded
+from .signals import customer_erasing, customer_exporting, feedback_recorded
 
 
 def interaction_record(
@@ -69,21 +69,36 @@ def feedback_create(
     return feedback
 
 
+def campaign_recipient_belongs_to(*, recipient_id: int, customer: Customer) -> bool:
+    """Whether a campaign recipient (owned by a downstream app, asked through a signal) is this customer's."""
+    from .signals import campaign_recipient_owner
+
+    owners = [owner for _receiver, owner in campaign_recipient_owner.send(sender=Customer, recipient_id=recipient_id)]
+    return customer.pk in owners
+
+
 def customer_unsubscribe(*, customer: Customer, at: datetime | None = None) -> bool:
-    """Withdraw e-mail consent. Returns False when the customer was already unsubscribed."""
+    """Withdraw e-mail consent (the unsubscribe link). Returns False when already unsubscribed."""
+    from .consent import Action, Channel, customer_consent_record
+
     if customer.unsubscribed_at is not None:
         return False
-    now = at or timezone.now()
-    Customer.objects.filter(pk=customer.pk).update(
-        unsubscribed_at=now, email_opt_in=False, consent_updated_at=now
+    customer_consent_record(
+        customer=customer, action=Action.OPT_OUT, channel=Channel.EMAIL_LINK, source="unsubscribe link in an e-mail",
+        actor="the customer", at=at,
     )
     customer.refresh_from_db()
     return True
 
 
 def customer_export(*, customer: Customer) -> dict[str, Any]:
-    """Everything stored about a customer, for a data-subject access request."""
-    return {
+    """Everything stored about a customer, for a data-subject access request.
+
+    Covers everything ``customer_erase`` removes: the profile, events, feedback, consent history,
+    and what downstream apps store (campaign messages and clicks, stored recommendations), which
+    they add through the ``customer_exporting`` signal.
+    """
+    data: dict[str, Any] = {
         "customer": {
             "external_id": customer.external_id,
             "email": customer.email,
@@ -92,8 +107,10 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
             "country": customer.country,
             "attributes": customer.attributes,
             "email_opt_in": customer.email_opt_in,
-            "unsubscribed_at": customer.unsubscribed_at.isoformat() if customer.unsubscribed_at else None,
+            "unsubscribed_at": _iso(customer.unsubscribed_at),
+            "consent_updated_at": _iso(customer.consent_updated_at),
             "created_at": customer.created_at.isoformat(),
+            "updated_at": _iso(customer.updated_at),
         },
         "interactions": [
             {
@@ -113,20 +130,41 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                 "item": f.item.sku if f.item else None,
                 "kind": f.kind,
                 "comment": f.comment,
+                "status": f.status,
+                "source": f.source,
+                "campaign_recipient_id": f.campaign_recipient_id,
                 "created_at": f.created_at.isoformat(),
             }
             for f in customer.feedback.select_related("item").order_by("created_at", "id")
         ],
+        "consent_history": [
+            {"action": e.action, "channel": e.channel, "source": e.source, "actor": e.actor,
+             "created_at": e.created_at.isoformat()}
+            for e in customer.consent_events.order_by("created_at", "id")
+        ],
     }
+    for _receiver, sections in customer_exporting.send(sender=Customer, customer=customer):
+        data.update(sections or {})
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @transaction.atomic
 def customer_erase(*, customer: Customer) -> None:
     """Erase a customer's personal data (right to erasure): the row and everything hanging off it.
 
-    Downstream apps delete or anonymise their own rows in a ``customer_erasing`` receiver.
+    Downstream apps delete or rewrite what a cascade cannot reach (model artefacts) in a
+    ``customer_erasing`` receiver; the admin log is scrubbed and a tombstone (hash of the external
+    id) keeps re-imports and training snapshots from bringing the customer back (``crm.erasure``).
     """
+    from .erasure import admin_log_scrub, erased_customer_tombstone
+
     customer_erasing.send(sender=Customer, customer=customer)
+    admin_log_scrub(customer=customer)
+    erased_customer_tombstone(external_id=customer.external_id)
     customer.delete()
 
 

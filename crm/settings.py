@@ -1,13 +1,16 @@
 """Settings for Tailored, read from the environment with defaults that run on one laptop.
 
-Everything goes through one ``env`` object. ``TAILORED_ENV=production`` switches to the production
-profile: secrets have no default (a missing one fails at start-up), DEBUG is off and the security
-headers that ``manage.py check --deploy`` asks for are on. Development defaults are loudly marked.
+Everything goes through one ``env`` object. ``TAILORED_ENV`` is ``development`` (default), ``test`` or
+``production`` (any case; anything else refuses to start). Outside development the public development
+``SECRET_KEY`` is refused and DEBUG cannot be switched on; ``production`` also requires ``SECRET_KEY``,
+``ALLOWED_HOSTS``, ``SITE_URL`` and ``DEFAULT_FROM_EMAIL`` (no defaults), and turns on the security
+headers that ``manage.py check --deploy`` asks for (plus Tailored's own deploy checks, crm/checks.py).
 """
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,18 +18,36 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-TAILORED_ENV = env("TAILORED_ENV", default="development")
+# The profile fails closed: only these values are accepted (any case); anything else stops start-up
+# instead of silently running the development profile (DEBUG on, public key) in production.
+ENVIRONMENTS = ("development", "test", "production")
+TAILORED_ENV = env("TAILORED_ENV", default="development").strip().lower()
+if TAILORED_ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(
+        f"TAILORED_ENV={TAILORED_ENV!r} is not one of {', '.join(ENVIRONMENTS)}; refusing to start."
+    )
 PRODUCTION = TAILORED_ENV == "production"
+DEVELOPMENT = TAILORED_ENV == "development"
 
-if PRODUCTION:
-    SECRET_KEY = env("SECRET_KEY")
-    DEBUG = env.bool("DEBUG", default=False)
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-else:
-    # DEVELOPMENT ONLY: this key is public. Set TAILORED_ENV=production and SECRET_KEY in production.
-    SECRET_KEY = env("SECRET_KEY", default="dev-insecure-tailored-key-do-not-use-in-production-0123456789")
-    DEBUG = env.bool("DEBUG", default=True)
+# DEVELOPMENT ONLY: this key is public (it is in the source). It is refused in any other profile,
+# because whoever knows it can forge signed values (unsubscribe links, sessions).
+DEV_SECRET_KEY = "dev-insecure-tailored-key-do-not-use-in-production-0123456789"
+if DEVELOPMENT:
+    SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+else:
+    SECRET_KEY = env("SECRET_KEY")  # no default: a missing key fails at start-up
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            f"TAILORED_ENV={TAILORED_ENV}: SECRET_KEY must be a private random value of at least 32 characters, "
+            "not the public development key."
+        )
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS") if PRODUCTION else env.list(
+        "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+    )
+DEBUG = env.bool("DEBUG", default=DEVELOPMENT)
+if DEBUG and not DEVELOPMENT:
+    raise ImproperlyConfigured(f"DEBUG=True is only allowed with TAILORED_ENV=development, not {TAILORED_ENV}.")
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -43,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "crm.apps.CrmConfig",
     "recommendations.apps.RecommendationsConfig",
     "campaigns.apps.CampaignsConfig",
@@ -57,7 +79,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it refuses a locked-out (IP, username) before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin login brute force: after AXES_FAILURE_LIMIT failed logins for one username from one IP
+# the pair is locked for AXES_COOLOFF_HOURS (unlock early: `manage.py axes_reset_username NAME`).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
+AXES_LOCKOUT_TEMPLATE = None
 
 ROOT_URLCONF = "crm.urls"
 WSGI_APPLICATION = "crm.wsgi.application"
@@ -126,10 +164,14 @@ EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 _email_path = urlsplit(EMAIL_URL).path if EMAIL_URL.startswith("filemail:") else ""
 EMAIL_FILE_PATH = _email_path or str(BASE_DIR / "var" / "mail")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tailored <hello@localhost>")
+# Production has no defaults for the sender and the link base: mail "from localhost" with links to
+# 127.0.0.1 is never what a real deployment wants (``check --deploy`` flags them too).
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") if PRODUCTION else env(
+    "DEFAULT_FROM_EMAIL", default="Tailored <hello@localhost>"
+)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute base for links inside e-mails (tracking, unsubscribe).
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+SITE_URL = env("SITE_URL") if PRODUCTION else env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Unset broker: every task runs eagerly, in-process. Set it (redis://...) for real workers.
@@ -163,7 +205,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.ApiCursorPagination",
     "EXCEPTION_HANDLER": "crm.api.exceptions.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.SafeJSONParser"],
 }
 # Requests per key (or staff user) per bucket; views choose the bucket with throttle_scope.
 API_THROTTLE_RATES = {
@@ -172,6 +214,11 @@ API_THROTTLE_RATES = {
 }
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=20 * 1024 * 1024)  # larger bodies: 413
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)  # deeper request bodies: 400
+API_MAX_ATTRIBUTES_BYTES = env.int("API_MAX_ATTRIBUTES_BYTES", default=16 * 1024)  # an `attributes` object, as JSON
+# Failed API authentication (401: missing or bad key) per client IP before it is refused with 429.
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=20)
+API_AUTH_FAILURE_WINDOW = env.int("API_AUTH_FAILURE_WINDOW", default=600)  # seconds
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=100)
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
 API_BULK_MAX_RECORDS = env.int("API_BULK_MAX_RECORDS", default=1000)  # customers / items per request
@@ -192,6 +239,9 @@ SPECTACULAR_SETTINGS = {
         "FeedbackSourceEnum": "crm.models.Feedback.Source",
         "InteractionKindEnum": "crm.models.Interaction.Kind",
         "InteractionSourceEnum": "crm.models.Interaction.Source",
+        "ConsentChannelEnum": "crm.models.ConsentEvent.Channel",
+        "CampaignChannelEnum": "campaigns.models.Campaign.Channel",
+        "ConsentActionEnum": "crm.models.ConsentEvent.Action",
         "ModelVersionStatusEnum": "recommendations.models.ModelVersion.Status",
         "TrainingRunStatusEnum": "recommendations.models.TrainingRun.Status",
     },
@@ -222,6 +272,32 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Content-Security-Policy (django-csp 4.x format) ----------------------------------------------
+# BEGIN CSP (issue 8). Every response: default-src 'self', no inline script or style, no plugins,
+# no framing by other sites. An inline script needs the nonce: <script nonce="{{ request.csp_nonce }}">.
+# Images may also come from https: (item images in the admin). crm/csp.py relaxes styles and http:
+# images on the admin's e-mail preview pages only. /api/docs/ is the split Swagger view (its init
+# script is a separate file), so Swagger UI runs under this policy too.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+INSTALLED_APPS += ["csp"]  # its system checks flag settings in the pre-4.0 format
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    },
+}
+# END CSP
 
 LOGGING = {
     "version": 1,

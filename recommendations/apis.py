@@ -208,7 +208,11 @@ class TrainingRunDetailOutputSerializer(TrainingRunOutputSerializer):
 
 
 class TrainingRunListStartApi(GenericAPIView):
-    """GET lists training runs; POST queues one (202 with the run id and the Celery task id)."""
+    """GET lists training runs; POST queues one (202 with the run id and the Celery task id).
+
+    Without a broker the run trains in a background thread of the web process after the response
+    (``training_run_enqueue(background=True)``); follow it at ``url``.
+    """
 
     required_scope = "admin"
     queryset = TrainingRun.objects.all()
@@ -251,7 +255,7 @@ class TrainingRunListStartApi(GenericAPIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            run = training.training_run_enqueue(**serializer.validated_data)
+            run = training.training_run_enqueue(**serializer.validated_data, background=True)
         except ValueError as exc:
             raise exceptions.ValidationError({"algorithm": [str(exc)]}) from exc
         body = {"id": run.id, "task_id": run.task_id, "status": run.status,

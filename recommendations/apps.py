@@ -7,8 +7,10 @@ class RecommendationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.signals import feedback_recorded
+        from crm.signals import customer_erasing, customer_exporting, feedback_recorded
 
-        from .receivers import remove_rejected_item
+        from .receivers import erase_customer, export_customer, remove_rejected_item
 
         feedback_recorded.connect(remove_rejected_item, dispatch_uid="recommendations.remove_rejected_item")
+        customer_erasing.connect(erase_customer, dispatch_uid="recommendations.erase_customer")
+        customer_exporting.connect(export_customer, dispatch_uid="recommendations.export_customer")

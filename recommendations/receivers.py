@@ -1,6 +1,6 @@
 """Reactions to CRM signals (connected in RecommendationsConfig.ready)."""
 
-from crm.models import Feedback
+from crm.models import Customer, Feedback
 
 
 def remove_rejected_item(sender, feedback: Feedback, **kwargs) -> None:
@@ -9,3 +9,16 @@ def remove_rejected_item(sender, feedback: Feedback, **kwargs) -> None:
 
     if feedback.item_id and feedback.kind in (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE):
         recommendation_remove_for_customer(customer=feedback.customer, item=feedback.item)
+
+
+def erase_customer(sender, customer: Customer, **kwargs) -> None:
+    """Right to erasure: stored lists and the per-customer arrays of every saved model."""
+    from .services.erasure import customer_erase_from_models
+
+    customer_erase_from_models(customer=customer)
+
+
+def export_customer(sender, customer: Customer, **kwargs) -> dict:
+    from .services.erasure import customer_recommendations_export
+
+    return {"recommendations": customer_recommendations_export(customer=customer)}

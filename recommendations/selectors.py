@@ -147,9 +147,10 @@ def buy_again_from_history(
     when none is stored (a version without a buy-again ranker, or purchases since the last scoring).
 
     A purchase is counted once per moment (the lines of one order share a timestamp), so a basket
-    holding the same product twice is one purchase of it.
+    holding the same product twice is one purchase of it. Customers who withdrew consent
+    (unsubscribed) get no personal list, stored or live.
     """
-    if not customer.pk:
+    if not customer.pk or Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).exists():
         return []
     filters = filters or ItemFilters()
     allowed = filters.apply(Item.objects.available()).exclude(id__in=set(exclude_item_ids))
@@ -303,10 +304,17 @@ def training_events() -> Iterator[tuple[str, str, str, float, float | None, str]
 
     Keys are the CRM's primary keys as strings; ``order_id`` is the shop's order id or ``""`` when
     unknown (the engine then takes a customer's events with the same timestamp as one basket).
-    Events flagged as automated (scanner clicks) are left out.
+    Events flagged as automated (scanner clicks) are left out, and so are events of a re-created
+    erased customer dated before their erasure (old data re-imported:
+    ``crm.erasure.erased_customer_cutoffs``).
     """
+    from crm.erasure import erased_customer_cutoffs
+
+    events = Interaction.objects.filter(excluded_from_training=False)
+    for customer_id, erased_at in erased_customer_cutoffs().items():
+        events = events.exclude(customer_id=customer_id, occurred_at__lt=erased_at)
     rows = (
-        Interaction.objects.filter(excluded_from_training=False)
+        events
         .order_by()
         .values_list("customer_id", "item_id", "kind", "occurred_at", "value", "order_id")
     )

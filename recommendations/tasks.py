@@ -38,6 +38,15 @@ def training_run_execute_task(self, run_id: int) -> int | None:
     try:
         return training_run_execute(run=run).pk
     except TrainingBusy as exc:
+        if self.request.is_eager:
+            # No worker to retry later (the `train` command, the demo): fail the run with the reason
+            # and let the caller print it, instead of a Celery Retry traceback.
+            from django.utils import timezone
+
+            TrainingRun.objects.filter(pk=run.pk).update(
+                status=TrainingRun.Status.FAILED, error=str(exc), finished_at=timezone.now()
+            )
+            raise
         raise self.retry(exc=exc, countdown=60, max_retries=30) from exc
 
 

@@ -7,3 +7,13 @@ def staff_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle and lockout counters live in the (process-wide) cache: never carry them between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

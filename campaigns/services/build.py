@@ -49,11 +49,17 @@ class BuildResult:
     by_state: dict[str, int] = field(default_factory=dict)
 
 
+def needs_opt_in(campaign: Campaign) -> bool:
+    """E-mail is never sent without opt-in, whatever ``consent_required`` says; the flag only
+    decides for offer lists (exported, not mailed by Tailored)."""
+    return campaign.channel == Campaign.Channel.EMAIL or campaign.consent_required
+
+
 def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
     customer_id, email, opt_in, unsubscribed_at = row[0], row[1], row[2], row[3]
     if unsubscribed_at is not None:
         return Recipient.SkipReason.UNSUBSCRIBED
-    if campaign.consent_required and not opt_in:
+    if needs_opt_in(campaign) and not opt_in:
         return Recipient.SkipReason.NO_CONSENT
     if campaign.channel == Campaign.Channel.EMAIL:
         if not email:

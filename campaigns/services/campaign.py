@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
 from campaigns.models import Campaign
 from campaigns.services.build import CampaignStateError
 
@@ -13,25 +11,15 @@ EDITABLE = (
     "filter_category", "filter_min_price", "filter_max_price", "max_per_category", "holdout_share",
     "frequency_cap_count", "frequency_cap_days", "consent_required", "recommendation_list",
 )
-BUSY = "Campaign {id} is {status}: it cannot be changed or deleted until that finishes."
-
-
-def _check_templates(campaign: Campaign) -> None:
-    from django.template import TemplateSyntaxError, engines
-
-    for field in ("subject_template", "html_template", "text_template"):
-        source = getattr(campaign, field)
-        if source.strip():
-            try:
-                engines["django"].from_string(source)
-            except TemplateSyntaxError as exc:
-                raise ValidationError({field: f"Template error: {exc}"}) from exc
+BUSY = (
+    "Campaign {id} is {status}: it cannot be changed or deleted until that finishes; cancel it first "
+    "(POST /api/v1/campaigns/{id}/cancel, the admin action or `manage.py campaign cancel {id}`)."
+)
 
 
 def campaign_create(**fields: Any) -> Campaign:
     campaign = Campaign(**{k: v for k, v in fields.items() if k in EDITABLE})
-    campaign.full_clean()
-    _check_templates(campaign)
+    campaign.full_clean()  # includes the templates: compiled and rendered on a sample message
     campaign.save()
     return campaign
 
@@ -42,8 +30,7 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
     for key, value in data.items():
         if key in EDITABLE:
             setattr(campaign, key, value)
-    campaign.full_clean()
-    _check_templates(campaign)
+    campaign.full_clean()  # includes the templates: compiled and rendered on a sample message
     campaign.save()
     return campaign
 

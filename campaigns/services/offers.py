@@ -7,6 +7,7 @@ from typing import TextIO
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_offers
+from crm.csv_safety import csv_dict
 
 FORMATS = ("csv", "json")
 OFFER_FIELDS = ["customer_id", "email", "rank", "item_id", "title", "price", "url", "score", "probability", "reason"]
@@ -24,5 +25,5 @@ def campaign_offers_export(*, campaign: Campaign, fmt: str, out: TextIO, run: in
     else:
         writer = csv.DictWriter(out, fieldnames=OFFER_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_dict(row) for row in rows)
     return len(rows)

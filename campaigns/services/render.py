@@ -1,18 +1,28 @@
-"""Rendering a recipient's e-mail: subject, HTML and text parts, tracked links, RFC 8058 headers."""
+"""Rendering a recipient's e-mail: subject, HTML and text parts, tracked links, RFC 8058 headers.
+
+Templates are Jinja2 rendered in a sandbox on plain values (``campaigns.templating``).
+"""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template import engines
-from django.template.loader import get_template
+from django.template import TemplateDoesNotExist, engines
 
 from campaigns.conf import campaigns_settings
 from campaigns.links import click_url, open_url, unsubscribe_url
 from campaigns.models import Campaign, Recipient
+from campaigns.templating import (  # noqa: F401 (CampaignTemplateError: re-exported for callers)
+    PARTS,
+    CampaignTemplateError,
+    message_context,
+    render_source,
+    template_validate,
+)
 
 DEFAULT_TEMPLATES = {
     "subject": "campaigns/email/subject.txt",
@@ -38,37 +48,75 @@ def message_id_for(*, recipient: Recipient) -> str:
     return f"<c{recipient.campaign_id}.r{recipient.run}.{recipient.pk}.{digest}@{domain or 'localhost'}>"
 
 
-def _template(campaign: Campaign, part: str):
+def default_template_source(part: str) -> str:
+    """The source of a default template (``templates/campaigns/email/``), found by Django's loaders
+    (so a project can override it) but read as text: it is Jinja2, compiled by ``campaigns.templating``."""
+    return _default_source(DEFAULT_TEMPLATES[part])
+
+
+@lru_cache(maxsize=8)
+def _default_source(name: str) -> str:
+    engine = engines["django"].engine
+    for loader in engine.template_loaders:
+        for origin in loader.get_template_sources(name):
+            try:
+                return loader.get_contents(origin)
+            except TemplateDoesNotExist:
+                continue
+    raise TemplateDoesNotExist(name)
+
+
+def template_source(campaign: Campaign, part: str) -> str:
+    """The campaign's own template of ``part`` (subject, html, text), or the default one when empty."""
     sources = {"subject": campaign.subject_template, "html": campaign.html_template, "text": campaign.text_template}
     source = sources[part]
-    if not source.strip():
-        return get_template(DEFAULT_TEMPLATES[part])
-    if part != "html":  # plain text: no HTML escaping of names and titles
-        source = "{% autoescape off %}" + source + "{% endautoescape %}"
-    return engines["django"].from_string(source)
+    return source if source.strip() else default_template_source(part)
+
+
+def _plain(value) -> str:
+    return "" if value is None else str(value)
 
 
 def email_context(*, recipient: Recipient) -> dict:
+    """The plain values one message renders from: never a model instance (see ``campaigns.templating``)."""
     customer = recipient.customer
     items = [
-        {**entry, "click_url": click_url(recipient_id=recipient.pk, item_id=entry["item_id"])}
+        {
+            "title": _plain(entry.get("title")), "url": _plain(entry.get("url")),
+            "image_url": _plain(entry.get("image_url")), "price": _plain(entry.get("price")),
+            "currency": _plain(entry.get("currency")), "category": _plain(entry.get("category")),
+            "reason": _plain(entry.get("reason")), "rank": entry.get("rank"),
+            "click_url": click_url(recipient_id=recipient.pk, item_id=entry["item_id"]),
+        }
         for entry in recipient.items
     ]
-    return {
-        "campaign": recipient.campaign,
-        "customer": customer,
-        "first_name": customer.first_name,
-        "name": customer.full_name,
-        "items": items,
-        "open_url": open_url(recipient_id=recipient.pk),
-        "unsubscribe_url": unsubscribe_url(recipient_id=recipient.pk),
-    }
+    return message_context(
+        first_name=customer.first_name, last_name=customer.last_name, campaign_name=recipient.campaign.name,
+        items=items, open_url=open_url(recipient_id=recipient.pk),
+        unsubscribe_url=unsubscribe_url(recipient_id=recipient.pk),
+    )
+
+
+def render_part(*, campaign: Campaign, part: str, context: dict) -> str:
+    """One part rendered in the sandbox; raises ``CampaignTemplateError`` when the template fails."""
+    return render_source(source=template_source(campaign, part), part=part, context=context)
+
+
+def campaign_templates_validate(*, campaign: Campaign) -> None:
+    """Every part (the campaign's own or the default) compiles and renders on a sample message.
+
+    Raises ``CampaignTemplateError``. Sending checks this first, so a template that can never render
+    is refused up front instead of failing every recipient one by one.
+    """
+    for part in PARTS:
+        template_validate(source=template_source(campaign, part), part=part)
 
 
 def recipient_render(*, recipient: Recipient) -> RenderedEmail:
+    """The recipient's message; raises ``CampaignTemplateError`` when a template fails to render."""
     context = email_context(recipient=recipient)
     campaign = recipient.campaign
-    subject = " ".join(_template(campaign, "subject").render(context).split())
+    subject = " ".join(render_part(campaign=campaign, part="subject", context=context).split())
     unsubscribe = context["unsubscribe_url"]
     list_unsubscribe = f"<{unsubscribe}>"
     mailto = campaigns_settings().UNSUBSCRIBE_MAILTO
@@ -83,8 +131,8 @@ def recipient_render(*, recipient: Recipient) -> RenderedEmail:
     }
     return RenderedEmail(
         subject=subject,
-        html=_template(campaign, "html").render(context),
-        text=_template(campaign, "text").render(context),
+        html=render_part(campaign=campaign, part="html", context=context),
+        text=render_part(campaign=campaign, part="text", context=context),
         headers=headers,
         to=recipient.email,
         message_id=message_id,

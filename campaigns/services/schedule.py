@@ -1,4 +1,4 @@
-"""A campaign's lifecycle: schedule once or on a crontab, dispatch due ones, run (build + send), pause."""
+"""A campaign's lifecycle: schedule once or on a crontab, dispatch due ones, run (build + send), pause, cancel."""
 from __future__ import annotations
 
 import json
@@ -116,4 +116,38 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     scheduled = campaign.periodic_task_id or (campaign.send_at and campaign.send_at > timezone.now())
     campaign.status = Campaign.Status.SCHEDULED if scheduled else Campaign.Status.READY
     campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+CANCELLABLE = (
+    Campaign.Status.SCHEDULED, Campaign.Status.BUILDING, Campaign.Status.READY, Campaign.Status.SENDING,
+    Campaign.Status.PAUSED, Campaign.Status.FAILED,
+)
+NOT_CANCELLABLE = "Campaign {id} is {status}: there is nothing to cancel."
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """The way out of any in-flight state, including a ``sending`` or ``building`` whose worker died.
+
+    A campaign that never mailed anyone goes back to ``draft`` (edit it, build, send again); one that
+    did becomes ``cancelled`` (its history stays; a rebuild makes it ready again). Batches still
+    running stop at their next check, pending recipients stay pending, a recurring schedule is
+    disabled and a one-off send time cleared. Editing and deleting work again afterwards.
+    """
+    from campaigns.models import Recipient
+
+    touched = Recipient.objects.filter(campaign=campaign).exclude(
+        state__in=[Recipient.State.PENDING, Recipient.State.SKIPPED, Recipient.State.HOLDOUT]
+    ).exists()
+    target = Campaign.Status.CANCELLED if touched else Campaign.Status.DRAFT
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=CANCELLABLE).update(
+        status=target, send_at=None, updated_at=timezone.now()
+    )
+    campaign.refresh_from_db()
+    if not changed:
+        raise CampaignStateError(NOT_CANCELLABLE.format(id=campaign.pk, status=campaign.status))
+    if campaign.periodic_task_id:
+        PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
+    logger.info("campaign %s cancelled: now %s", campaign.pk, campaign.status)
     return campaign

@@ -7,6 +7,7 @@ call, and only the server's reply moves the row on:
 - 2xx: ``sent``;
 - 5xx (e.g. a refused mailbox): ``failed`` with the error, never retried;
 - 4xx (greylisting, a full mailbox, "try later"): back to ``pending`` and the batch is retried;
+- a template that fails to render for the recipient: ``failed`` with ``template: <why>``, before any claim;
 - no reply (connection lost, timeout, a killed worker): the row stays ``sending``. The message may
   or may not have been delivered, so it is never re-sent automatically: it is reported "in doubt"
   and an operator reconciles it in the admin.
@@ -28,7 +29,8 @@ from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
 from campaigns.services.build import CampaignStateError
-from campaigns.services.render import message_id_for, recipient_message
+from campaigns.services.render import campaign_templates_validate, message_id_for, recipient_message
+from campaigns.templating import CampaignTemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def _send_time_skip_reason(recipient: Recipient, sends: dict[int, int]) -> str:
     customer, campaign = recipient.customer, recipient.campaign
     if customer.unsubscribed_at is not None:
         return Recipient.SkipReason.UNSUBSCRIBED
-    if campaign.consent_required and not customer.email_opt_in:
+    if not customer.email_opt_in:  # a mail is never sent without opt-in (consent_required or not)
         return Recipient.SkipReason.NO_CONSENT
     if not recipient.email:
         return Recipient.SkipReason.NO_EMAIL
@@ -161,7 +163,16 @@ def _send_one(recipient: Recipient, connection, sends: dict[int, int], throttle:
         result.skipped += pending.update(state=Recipient.State.SKIPPED, skip_reason=reason)
         return
     recipient.message_id = recipient.message_id or message_id_for(recipient=recipient)
-    message = recipient_message(recipient=recipient, connection=connection)  # render before the claim
+    try:
+        message = recipient_message(recipient=recipient, connection=connection)  # render before the claim
+    except CampaignTemplateError as exc:
+        # A template that fails for this recipient fails this recipient, visibly, and the send goes on:
+        # letting it escape would leave the row pending and the campaign "sending" for ever.
+        logger.warning("campaign %s recipient %s not rendered: %s", recipient.campaign_id, recipient.pk, exc)
+        result.failed += pending.update(
+            state=Recipient.State.FAILED, failed_at=timezone.now(), error=f"template: {exc}"[:2000]
+        )
+        return
     throttle.wait()
     claimed = pending.update(
         state=Recipient.State.SENDING, claimed_at=timezone.now(), message_id=recipient.message_id,
@@ -214,6 +225,9 @@ class SendReport:
 def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     """Send the current run's pending recipients, in batches.
 
+    A template that fails on a sample message is refused before anything changes
+    (``CampaignTemplateError``); one that fails only for some recipients fails those recipients.
+
     ``wait=True`` runs the batches in this process (what ``manage.py campaign send`` does);
     ``wait=False`` enqueues one Celery task per batch after the transaction commits. Running it
     again is safe: only ``pending`` rows are claimed; ``sending`` rows are reported in doubt.
@@ -225,6 +239,7 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
     run = campaign.current_run
     if not run or not Recipient.objects.filter(campaign=campaign, run=run).exists():
         raise CampaignStateError(NOTHING_BUILT.format(id=campaign.pk))
+    campaign_templates_validate(campaign=campaign)  # CampaignTemplateError (a 400): nothing changes
     started = Campaign.objects.filter(pk=campaign.pk).exclude(
         status__in=[Campaign.Status.BUILDING, Campaign.Status.CANCELLED, Campaign.Status.DRAFT]
     ).update(status=Campaign.Status.SENDING)

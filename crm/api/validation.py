@@ -6,10 +6,14 @@ Bulk interaction ingest skips per-event DRF serializers (too slow at 10,000 even
 """
 from __future__ import annotations
 
+import json
 import math
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
 from crm.models import MAX_ORDER_ID_LENGTH, Interaction
@@ -23,6 +27,46 @@ NUL_IN_JSON = "Text must not contain NUL (\\u0000) characters."
 TOO_DEEP = f"JSON nested more than {MAX_JSON_DEPTH} levels."
 NOT_AN_OBJECT = "Expected a JSON object."
 ORDER_ID_CONTROL = "Expected an order id without control characters."
+
+# Timestamps outside [1970-01-01, now + 1 day] are refused: year 0001 / 9999 values overflow time
+# arithmetic (training timestamps, "within N days" rules) and a future event is a clock or client bug.
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+TIMESTAMP_OUT_OF_RANGE = "Timestamps must be between 1970-01-01 and one day from now (UTC)."
+# Natural keys (external_id, sku) appear in URLs: no '/', '\\', '?', '#', '%', control characters or
+# surrounding whitespace, so every stored key can be read and erased through the API.
+UNSAFE_KEY = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+UNSAFE_KEY_MESSAGE = "Ids must not contain '/', '\\', '?', '#', '%', control characters or surrounding spaces."
+ATTRIBUTES_TOO_LARGE = "attributes is {size} bytes as JSON; the limit is {limit}."
+
+
+def timestamp_in_range(value: datetime, *, now: datetime | None = None) -> bool:
+    latest = (now or timezone.now()) + FUTURE_TOLERANCE
+    return EARLIEST_TIMESTAMP <= value <= latest
+
+
+def key_is_safe(value: str) -> bool:
+    return bool(value) and value == value.strip() and not UNSAFE_KEY.search(value)
+
+
+class SafeKeyField(serializers.CharField):
+    """An external id or SKU: safe in a URL path segment (see ``UNSAFE_KEY``)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not key_is_safe(value):
+            raise serializers.ValidationError(UNSAFE_KEY_MESSAGE)
+        return value
+
+
+class SaneDateTimeField(serializers.DateTimeField):
+    """A date-time between 1970-01-01 and one day from now."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not timestamp_in_range(parsed):
+            raise serializers.ValidationError(TIMESTAMP_OUT_OF_RANGE)
+        return parsed
 
 
 def json_clean(value: Any, depth: int = 0) -> None:
@@ -51,6 +95,10 @@ class JSONObjectField(serializers.JSONField):
         if not isinstance(data, dict):
             raise serializers.ValidationError(NOT_AN_OBJECT)
         json_clean(data)
+        size = len(json.dumps(data, ensure_ascii=False).encode())
+        limit = settings.API_MAX_ATTRIBUTES_BYTES
+        if size > limit:
+            raise serializers.ValidationError(ATTRIBUTES_TOO_LARGE.format(size=size, limit=limit))
         return data
 
 
@@ -84,6 +132,8 @@ def _timestamp(value: Any) -> datetime | None:
         parsed.astimezone(UTC)
     except OverflowError:
         return None
+    if not timestamp_in_range(parsed):
+        return None
     return parsed
 
 
@@ -103,6 +153,9 @@ def events_validate(events: Any, *, now: datetime) -> tuple[list[dict[str, Any]]
         event_id = _text(event, "event_id", errors, index)
         customer = _text(event, "customer", errors, index)
         item = _text(event, "item", errors, index)
+        for name, key in (("customer", customer), ("item", item)):
+            if key is not None and not key_is_safe(key):
+                errors[f"events[{index}].{name}"] = [UNSAFE_KEY_MESSAGE]
         kind = event.get("kind")
         if not isinstance(kind, str) or kind not in KINDS:
             errors[f"events[{index}].kind"] = [f"Expected one of {sorted(KINDS)}."]
@@ -115,7 +168,7 @@ def events_validate(events: Any, *, now: datetime) -> tuple[list[dict[str, Any]]
         else:
             occurred_at = _timestamp(occurred_at)
             if occurred_at is None:
-                errors[f"events[{index}].occurred_at"] = ["Expected an ISO 8601 date-time."]
+                errors[f"events[{index}].occurred_at"] = [f"Expected an ISO 8601 date-time. {TIMESTAMP_OUT_OF_RANGE}"]
         value = event.get("value")
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)

@@ -185,16 +185,36 @@ def timestamp_iso(value: str, column: str = "timestamp") -> datetime:
         return timestamp_unix(stripped.split(".")[0], column)
     try:
         moment = datetime.fromisoformat(stripped)
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise RowInvalid(f"'{column}' is not an ISO 8601 date-time: {value!r}.") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return _in_range(moment, column, value)
 
 
 def timestamp_unix(value: str, column: str = "timestamp") -> datetime:
     try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        moment = datetime.fromtimestamp(int(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
         raise RowInvalid(f"'{column}' is not a unix timestamp: {value!r}.") from None
+    return _in_range(moment, column, value)
+
+
+def _in_range(moment: datetime, column: str, raw: str) -> datetime:
+    from crm.api.validation import TIMESTAMP_OUT_OF_RANGE, timestamp_in_range
+
+    if not timestamp_in_range(moment):
+        raise RowInvalid(f"'{column}' {raw!r}: {TIMESTAMP_OUT_OF_RANGE}")
+    return moment
+
+
+def key(row: dict[str, str], column: str) -> str:
+    """A customer or item id: required, at most 191 characters, safe in a URL (no '/', '?', ...)."""
+    from crm.api.validation import UNSAFE_KEY_MESSAGE, key_is_safe
+
+    value = text(row, column, required=True, max_length=191)
+    if not key_is_safe(value):
+        raise RowInvalid(f"'{column}' {value!r}: {UNSAFE_KEY_MESSAGE}")
+    return value
 
 
 def number(value: str, column: str, *, minimum: float | None = None) -> float | None:

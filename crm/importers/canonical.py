@@ -5,6 +5,7 @@ defines become bare customers / items (an id and nothing else; an item's title i
 """
 from __future__ import annotations
 
+from crm.erasure import erased_external_ids
 from crm.models import MAX_ORDER_ID_LENGTH, Customer, Interaction, Item
 
 from . import writers
@@ -15,6 +16,7 @@ from .base import (
     boolean,
     email,
     json_object,
+    key,
     number,
     positive_int,
     price,
@@ -46,7 +48,7 @@ def _country(row: dict[str, str]) -> str:
 
 def parse_customer(row: dict[str, str]) -> dict:
     record = {
-        "external_id": text(row, "customer_id", required=True, max_length=191),
+        "external_id": key(row, "customer_id"),
         "country": _country(row),
         "attributes": json_object(row.get("attributes_json") or "", "attributes_json"),
     }
@@ -62,7 +64,7 @@ def parse_customer(row: dict[str, str]) -> dict:
 
 def parse_item(row: dict[str, str]) -> dict:
     record = {
-        "sku": text(row, "item_id", required=True, max_length=191),
+        "sku": key(row, "item_id"),
         # A product without a name (common in exports) keeps its id as title rather than failing the import.
         "title": text(row, "title", max_length=500) or text(row, "item_id"),
         "description": text(row, "description"),
@@ -81,8 +83,8 @@ def parse_item(row: dict[str, str]) -> dict:
 
 
 def parse_interaction(row: dict[str, str]) -> tuple:
-    customer = text(row, "customer_id", required=True, max_length=191)
-    item = text(row, "item_id", required=True, max_length=191)
+    customer = key(row, "customer_id")
+    item = key(row, "item_id")
     kind = text(row, "kind", required=True)
     if kind not in KINDS:
         raise RowInvalid(f"'kind' must be one of {', '.join(sorted(KINDS))}, got {kind!r}.")
@@ -131,20 +133,40 @@ class CanonicalImporter(Importer):
             self.event_items.add(item)
 
     def write(self) -> None:
+        # Erased customers (tombstones) are not brought back by old data: no profile or bare row is
+        # created for them, and their events dated before the erasure are dropped (counted as skipped).
+        erased = erased_external_ids(self.defined_customers | self.event_customers)
+        if erased:
+            existing = set(Customer.objects.filter(external_id__in=list(erased)).values_list("external_id", flat=True))
+            erased = {e: at for e, at in erased.items() if e not in existing}
         if self.has_customers:
             fields = sorted(self.customer_fields - {"external_id"})
-            self.written(CUSTOMERS.name, writers.customers_upsert(self.scanner.read(CUSTOMERS), update_fields=fields))
-        bare = self.event_customers - self.defined_customers
+            rows = (r for r in self.scanner.read(CUSTOMERS) if r["external_id"] not in erased)
+            self.written(CUSTOMERS.name, writers.customers_upsert(rows, update_fields=fields))
+        bare = self.event_customers - self.defined_customers - set(erased)
         self.record("customers (from interactions.csv)", read=len(bare), created=writers.customers_create_bare(bare))
         if self.has_items:
             fields = sorted(self.item_fields - {"sku"})
             self.written(ITEMS.name, writers.items_upsert(self.scanner.read(ITEMS), update_fields=fields))
         bare = self.event_items - self.defined_items
         self.record("items (from interactions.csv)", read=len(bare), created=writers.items_create_bare(bare))
+        events = self.scanner.read(INTERACTIONS)
+        if erased:
+            events = self._without_erased(events, erased)
         events = writers.interactions_build(
-            self.scanner.read(INTERACTIONS),
+            events,
             fmt=self.format,
-            customer_ids=writers.id_map(Customer, "external_id", self.event_customers),
+            customer_ids=writers.id_map(Customer, "external_id", self.event_customers - set(erased)),
             item_ids=writers.id_map(Item, "sku", self.event_items),
         )
         self.written(INTERACTIONS.name, writers.interactions_insert(events))
+        if erased:
+            self.report.file("events of erased customers").skipped = self._erased_skipped
+
+    def _without_erased(self, events, erased: dict):
+        self._erased_skipped = 0
+        for event in events:
+            if event[0] in erased:
+                self._erased_skipped += 1
+                continue
+            yield event

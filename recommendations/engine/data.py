@@ -321,7 +321,13 @@ class Split:
     ``train`` is what a model is fit on for model selection; ``valid`` and ``test``
     are ``[n, 2]`` int64 arrays of (user_idx, item_idx) targets. ``train_valid`` is
     train plus the validation events: fit on it before scoring ``test``, so the test
-    prediction sees everything that happened before the test event.
+    prediction sees everything that happened before the test basket.
+
+    With the basket protocol (the default) ``valid``/``test`` are the DISCOVER targets (items of
+    the held-out basket new to the customer) and ``valid_repeat``/``test_repeat`` the BUY-AGAIN
+    targets (items of the held-out basket the customer bought before). ``valid_now``/``test_now``
+    hold, per user index, the time of their held-out basket (nan: no target): the moment a
+    buy-again list is scored for.
     """
 
     train: Dataset
@@ -329,6 +335,16 @@ class Split:
     test: np.ndarray
     train_valid: Dataset
     info: dict[str, Any] = field(default_factory=dict)
+    valid_repeat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    test_repeat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    valid_now: np.ndarray | None = None
+    test_now: np.ndarray | None = None
+
+    def targets(self, task: str, part: str = "test") -> np.ndarray:
+        """Targets of ``task`` ("discover" | "buy_again") in ``part`` ("valid" | "test")."""
+        if task == "buy_again":
+            return self.valid_repeat if part == "valid" else self.test_repeat
+        return self.valid if part == "valid" else self.test
 
 
 def _pairs(ds: Dataset, idx: np.ndarray) -> np.ndarray:
@@ -349,55 +365,125 @@ def _last_per_user(ds: Dataset, order: np.ndarray, min_events: int) -> tuple[np.
     return order[last_pos[ok]], order[last_pos[ok] - 1]
 
 
-def leave_last_out_split(ds: Dataset, min_events: int = 3) -> Split:
-    """Temporal leave-last-out: per user, last event = test, second-to-last = valid.
+def _basket_rank_from_end(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(rank of each event's basket counted from the user's last basket: 0 = last, 1 = the one
+    before, ...; number of baskets of each event's user)."""
+    if not ds.n_events:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = ds.basket_codes()
+    btime = ds.basket_time()
+    n_b = len(btime)
+    b_user = np.zeros(n_b, np.int64)
+    b_user[codes] = ds.user_idx
+    border = np.lexsort((np.arange(n_b), btime, b_user))  # baskets by (user, time, id)
+    bu = b_user[border]
+    last = np.r_[bu[1:] != bu[:-1], True]
+    last_pos = np.flatnonzero(last)
+    # position of each basket inside its user's run, counted from the end
+    run_end = np.repeat(last_pos, np.diff(np.r_[-1, last_pos]))
+    from_end = np.empty(n_b, np.int64)
+    from_end[border] = run_end - np.arange(n_b)
+    per_user = np.bincount(bu, minlength=ds.n_users)
+    return from_end[codes], per_user[ds.user_idx]
 
-    Users with fewer than ``min_events`` events keep everything in train and have no
-    targets. Ties in time are broken by input order (stable sort).
+
+def _targets(ds: Dataset, held: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (user, item) of the held-out events split into (new, repeat) w.r.t. ``history``
+    events; plus the time of each user's held-out basket (nan where none)."""
+    hist_keys = np.unique(ds.user_idx[history] * ds.n_items + ds.item_idx[history])
+    keys = np.unique(ds.user_idx[held] * ds.n_items + ds.item_idx[held])
+    repeat = np.isin(keys, hist_keys)
+    pairs = np.stack([keys // ds.n_items, keys % ds.n_items], axis=1).astype(np.int64).reshape(-1, 2)
+    now = np.full(ds.n_users, np.nan)
+    if held.any():
+        np.fmin.at(now, ds.user_idx[held], ds.ts[held])
+    return pairs[~repeat], pairs[repeat], now
+
+
+def leave_last_out_split(ds: Dataset, min_events: int = 3, unit: str = "basket") -> Split:
+    """Temporal leave-last-out.
+
+    ``unit="basket"`` (the default, leak-free): per user with at least ``min_events`` baskets,
+    the last basket is the test basket and the one before it the validation basket. Every item of
+    a held-out basket is a target, none of its basket-mates is in the input, and the targets are
+    split into new (discover) and repeat (buy-again) items against everything before the basket.
+
+    ``unit="line"`` is the old protocol, kept only to measure the within-order leak: per user,
+    last event = test, second-to-last = valid, ties broken by input order, so the target's
+    order-mates sit in the input history.
     """
-    order = ds.time_order()
-    test_idx, valid_idx = _last_per_user(ds, order, min_events)
-    train_mask = np.ones(ds.n_events, dtype=bool)
-    train_mask[test_idx] = False
-    tv_mask = train_mask.copy()
-    train_mask[valid_idx] = False
+    if unit == "line":
+        order = ds.time_order()
+        test_idx, valid_idx = _last_per_user(ds, order, min_events)
+        train_mask = np.ones(ds.n_events, dtype=bool)
+        train_mask[test_idx] = False
+        tv_mask = train_mask.copy()
+        train_mask[valid_idx] = False
+        return Split(
+            train=ds.subset(train_mask),
+            valid=_pairs(ds, valid_idx),
+            test=_pairs(ds, test_idx),
+            train_valid=ds.subset(tv_mask),
+            info={"protocol": "leave_last_out_line", "min_events": min_events},
+        )
+    if unit != "basket":
+        raise ValueError(f"unit must be 'basket' or 'line', not {unit!r}.")
+    from_end, n_baskets = _basket_rank_from_end(ds)
+    eligible = n_baskets >= min_events
+    test_mask = eligible & (from_end == 0)
+    valid_mask = eligible & (from_end == 1)
+    train_mask = ~(test_mask | valid_mask)
+    tv_mask = ~test_mask
+    valid_new, valid_rep, valid_now = _targets(ds, valid_mask, train_mask)
+    test_new, test_rep, test_now = _targets(ds, test_mask, tv_mask)
     return Split(
         train=ds.subset(train_mask),
-        valid=_pairs(ds, valid_idx),
-        test=_pairs(ds, test_idx),
+        valid=valid_new,
+        test=test_new,
         train_valid=ds.subset(tv_mask),
-        info={"protocol": "leave_last_out", "min_events": min_events},
+        info={"protocol": "leave_last_basket_out", "min_baskets": min_events},
+        valid_repeat=valid_rep,
+        test_repeat=test_rep,
+        valid_now=valid_now,
+        test_now=test_now,
     )
 
 
 def time_window_split(ds: Dataset, start_ts: float, window_seconds: float) -> Split:
-    """Time-window protocol: train on events before ``start_ts`` (T); the test target of
-    each user is their FIRST event in ``[T, T + window)``.
+    """Time-window protocol: train on events before ``start_ts`` (T); the test basket of each
+    user is their FIRST basket in ``[T, T + window)``; its new items are the discover targets and
+    its repeat items the buy-again targets.
 
-    Choice: one next-item target per user (rather than all window events) keeps HR/NDCG
-    comparable with leave-last-out. Only users with history before T get a test target
-    (cold users are served by ``score_histories``). Validation is the last pre-T event of
-    users with at least 3 pre-T events, and ``train`` excludes it; ``train_valid`` is every
-    pre-T event.
+    Only users with history before T get test targets (cold users are served by
+    ``score_histories``). Validation is the last pre-T basket of users with at least 3 pre-T
+    baskets, and ``train`` excludes it; ``train_valid`` is every pre-T event.
     """
     before = ds.ts < start_ts
-    in_window = (ds.ts >= start_ts) & (ds.ts < start_ts + window_seconds)
     pre = ds.subset(before)
-    order = pre.time_order()
-    last_idx, _ = _last_per_user(pre, order, 3)
-    train_mask = np.ones(pre.n_events, dtype=bool)
-    train_mask[last_idx] = False
+    from_end, n_baskets = _basket_rank_from_end(pre)
+    valid_mask = (n_baskets >= 3) & (from_end == 0)
+    valid_new, valid_rep, valid_now = _targets(pre, valid_mask, ~valid_mask)
+    # first basket in the window, per user with history
+    in_window = (ds.ts >= start_ts) & (ds.ts < start_ts + window_seconds)
     has_history = np.bincount(pre.user_idx, minlength=ds.n_users) > 0
-    win_idx = np.flatnonzero(in_window)
-    win_idx = win_idx[np.lexsort((ds.ts[win_idx], ds.user_idx[win_idx]))]
-    wu = ds.user_idx[win_idx]
-    first = np.r_[True, wu[1:] != wu[:-1]] if len(wu) else np.zeros(0, bool)
-    test_idx = win_idx[first]
-    test_idx = test_idx[has_history[ds.user_idx[test_idx]]]
+    test_mask = np.zeros(ds.n_events, bool)
+    win = np.flatnonzero(in_window & has_history[ds.user_idx])
+    if len(win):
+        first_ts = np.full(ds.n_users, np.inf)
+        np.minimum.at(first_ts, ds.user_idx[win], ds.ts[win])
+        first_basket = np.full(ds.n_users, -1, np.int64)
+        at_first = win[ds.ts[win] == first_ts[ds.user_idx[win]]]
+        first_basket[ds.user_idx[at_first]] = ds.basket[at_first]  # one basket per user
+        test_mask[win] = ds.basket[win] == first_basket[ds.user_idx[win]]
+    test_new, test_rep, test_now = _targets(ds, test_mask, before)
     return Split(
-        train=pre.subset(train_mask),
-        valid=_pairs(pre, last_idx),
-        test=_pairs(ds, test_idx),
+        train=pre.subset(~valid_mask),
+        valid=valid_new,
+        test=test_new,
         train_valid=pre,
         info={"protocol": "time_window", "start_ts": start_ts, "window_seconds": window_seconds},
+        valid_repeat=valid_rep,
+        test_repeat=test_rep,
+        valid_now=valid_now,
+        test_now=test_now,
     )

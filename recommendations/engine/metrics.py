@@ -43,6 +43,23 @@ def mrr(ranks: np.ndarray) -> float:
     return float(np.mean(1.0 / (ranks + 1.0))) if len(ranks) else 0.0
 
 
+def standard_error(values: np.ndarray, groups: np.ndarray | None = None) -> float:
+    """Standard error of the mean of ``values``; clustered by ``groups`` (the customer) when
+    given, because the targets of one basket are not independent of each other."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < 2:
+        return 0.0
+    if groups is None:
+        return float(values.std(ddof=1) / np.sqrt(n))
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    resid = np.bincount(g.reshape(-1), weights=values - values.mean())
+    n_groups = len(resid)
+    if n_groups < 2:
+        return 0.0
+    return float(np.sqrt((resid**2).sum() * n_groups / (n_groups - 1)) / n)
+
+
 def target_ranks(scores: np.ndarray, target_items: np.ndarray) -> np.ndarray:
     """0-based pessimistic rank of each row's target among all finite-scored items."""
     rows = np.arange(len(target_items))
@@ -54,7 +71,12 @@ def target_ranks(scores: np.ndarray, target_items: np.ndarray) -> np.ndarray:
     return ranks.astype(np.int64)
 
 
-def evaluate(
+def evaluate(model: Recommender, split_train: Dataset, targets: np.ndarray, k: int = 10, **options) -> dict:
+    """:func:`evaluate_ranks` without the per-target ranks."""
+    return evaluate_ranks(model, split_train, targets, k=k, **options)[0]
+
+
+def evaluate_ranks(
     model: Recommender,
     split_train: Dataset,
     targets: np.ndarray,
@@ -63,16 +85,22 @@ def evaluate(
     exclude_seen: bool = True,
     batch_size: int = 512,
     with_coverage: bool = True,
-) -> dict[str, float]:
-    """HR@k, NDCG@k, MRR, coverage@k and the cold-item slice for ``targets`` [(user, item)].
+    task: str = "discover",
+) -> tuple[dict, np.ndarray]:
+    """HR@k, NDCG@k, MRR, coverage@k and the cold-item slice for ``targets`` [(user, item)],
+    each with its standard error (``<metric>_se``, clustered by customer); and the 0-based
+    rank of each target (for paired comparisons).
 
     ``split_train`` is the data the model saw: it defines seen items (masked when
     ``exclude_seen``) and which targets are cold (item with < ``cold_threshold``
-    training events).
+    training events). ``task="buy_again"`` ranks only the customer's OWN past items
+    (everything else is out of the ranking), the way that list is served.
     """
+    if task not in ("discover", "buy_again"):
+        raise ValueError(f"task must be 'discover' or 'buy_again', not {task!r}.")
     targets = np.asarray(targets, dtype=np.int64).reshape(-1, 2)
     n_items = split_train.n_items
-    seen = split_train.csr(binary=True) if exclude_seen else None
+    seen = split_train.csr(binary=True) if (exclude_seen or task == "buy_again") else None
     item_counts = split_train.item_counts()
     ranks = np.empty(len(targets), dtype=np.int64)
     target_seen = np.zeros(len(targets), dtype=bool)
@@ -81,7 +109,10 @@ def evaluate(
         chunk = targets[start : start + batch_size]
         users, inverse = np.unique(chunk[:, 0], return_inverse=True)
         scores = model.score(users).astype(np.float32, copy=True)
-        if seen is not None:
+        if task == "buy_again":
+            own = np.asarray(seen[users].todense()) > 0
+            scores[~own] = -np.inf
+        elif seen is not None:
             coo = seen[users].tocoo()
             scores[coo.row, coo.col] = -np.inf
         if with_coverage:
@@ -90,16 +121,24 @@ def evaluate(
             in_top[top.ravel()] = True
         rows = scores[inverse]
         ranks[start : start + len(chunk)] = target_ranks(rows, chunk[:, 1])
-        if seen is not None:
+        if seen is not None and task == "discover":
             target_seen[start : start + len(chunk)] = np.asarray(
                 seen[chunk[:, 0], chunk[:, 1]]
             ).ravel() > 0
     cold = item_counts[targets[:, 1]] < cold_threshold
+    users = targets[:, 0]
+    hits = (ranks < k).astype(np.float64)
+    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
     result = {
+        "task": task,
         f"hr@{k}": hit_rate(ranks, k),
+        f"hr@{k}_se": standard_error(hits, users),
         f"ndcg@{k}": ndcg(ranks, k),
+        f"ndcg@{k}_se": standard_error(gains, users),
         "mrr": mrr(ranks),
+        "mrr_se": standard_error(1.0 / (ranks + 1.0), users),
         f"cold_hr@{k}": hit_rate(ranks[cold], k),
+        f"cold_hr@{k}_se": standard_error(hits[cold], users[cold]),
         f"cold_ndcg@{k}": ndcg(ranks[cold], k),
         "n_targets": int(len(targets)),
         "n_cold_targets": int(cold.sum()),
@@ -108,4 +147,4 @@ def evaluate(
     }
     if with_coverage:
         result[f"coverage@{k}"] = float(in_top.mean()) if n_items else 0.0
-    return result
+    return result, ranks

@@ -84,3 +84,79 @@ def planted_clusters(
             t += float(rng.integers(60, 86400))
             events.append((user, item, kinds[int(rng.integers(len(kinds)))], t, None))
     return SyntheticData(events, item_keys, texts, np.asarray(clusters), user_cluster, cold)
+
+
+def retail_orders(
+    n_customers: int = 200,
+    n_clusters: int = 4,
+    products_per_cluster: int = 30,
+    days: int = 180,
+    n_staples: tuple[int, int] = (2, 5),
+    new_per_order: tuple[int, int] = (1, 3),
+    cross_cluster: float = 0.1,
+    seed: int = 0,
+) -> SyntheticData:
+    """Orders the way real shop exports write them.
+
+    Every order has several lines sharing one timestamp and one order id, written in
+    product-code order (codes are grouped by department, so neighbouring lines are
+    neighbouring codes). Each customer belongs to a department and re-buys a few staples on
+    their own replenishment cycle (every 7-35 days, with jitter), and tries 1-3 products new to
+    them per order, drawn by popularity (Zipf) from their department (sometimes another one),
+    each together with its complement (products come in pairs of neighbouring codes, like pasta
+    and its sauce, first bought in the same order).
+    This reproduces both things retail validation gets wrong: a held-out LINE has its
+    order-mates (and their product codes) in the input, and many targets are repeats.
+    """
+    rng = np.random.default_rng(seed)
+    n_clusters = min(n_clusters, len(TOPICS))
+    item_keys, texts, clusters = [], [], []
+    for c in range(n_clusters):
+        name, desc = TOPICS[c]
+        for j in range(products_per_cluster):
+            item_keys.append(f"P{c + 1}{j:04d}")  # product code: department then number
+            texts.append(f"{name} product {j}. {desc}")
+            clusters.append(c)
+    zipf = 1.0 / np.arange(1, products_per_cluster + 1) ** 1.1
+    zipf /= zipf.sum()
+    events: list = []
+    user_cluster: dict[str, int] = {}
+    start = 1_700_000_000.0
+    for u in range(n_customers):
+        user = f"c{u:05d}"
+        c = int(rng.integers(n_clusters))
+        user_cluster[user] = c
+        base = c * products_per_cluster
+        staples = rng.choice(products_per_cluster, int(rng.integers(n_staples[0], n_staples[1] + 1)),
+                             replace=False, p=zipf)
+        cycle = {base + int(s): float(rng.integers(7, 36)) for s in staples}
+        last: dict[int, float] = {}
+        bought: set[int] = set()
+        day = float(rng.integers(0, 14))
+        n_order = 0
+        while day < days:
+            lines: set[int] = set()
+            for item, every in cycle.items():
+                if item not in last or day - last[item] >= every * rng.uniform(0.8, 1.2):
+                    lines.add(item)
+            for _ in range(int(rng.integers(new_per_order[0], new_per_order[1] + 1))):
+                cc = int(rng.integers(n_clusters)) if rng.random() < cross_cluster else c
+                fresh = [j for j in range(products_per_cluster) if cc * products_per_cluster + j not in bought]
+                if not fresh:
+                    continue
+                p = zipf[fresh] / zipf[fresh].sum()
+                pick = int(rng.choice(fresh, p=p))
+                lines.add(cc * products_per_cluster + pick)
+                mate = cc * products_per_cluster + (pick ^ 1)
+                if mate not in bought and (pick ^ 1) < products_per_cluster:
+                    lines.add(mate)
+            if lines:
+                ts = start + day * 86400.0 + float(rng.integers(8 * 3600, 20 * 3600))
+                order_id = f"o{u:05d}-{n_order:03d}"
+                n_order += 1
+                for item in sorted(lines, key=lambda i: item_keys[i]):  # product-code order
+                    events.append((user, item_keys[item], "purchase", ts, None, order_id))
+                    last[item] = day
+                    bought.add(item)
+            day += float(rng.integers(3, 9))
+    return SyntheticData(events, item_keys, texts, np.asarray(clusters), user_cluster, [])

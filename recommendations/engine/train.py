@@ -19,11 +19,17 @@ Django-facing API
 
 What it does:
 
-1. ``leave_last_out_split(dataset)``: per customer, last event = test, second-to-last
-   = validation (customers with < 3 events only train).
-2. ``algorithm="auto"``: :func:`select_best` fits every candidate on ``split.train``
-   and keeps the best validation NDCG@10 (full ranking). The selection is on
-   validation only, so the test numbers below stay unbiased.
+1. ``leave_last_out_split(dataset)``: per customer, the last BASKET = test, the one before
+   = validation (customers with < 3 baskets only train); no target ever has its
+   basket-mates in its input. The discover targets are the held-out basket's items new
+   to the customer; the buy-again targets are its repeat items.
+2. ``algorithm="auto"``: :func:`select_best` fits every candidate on ``split.train`` and
+   measures validation NDCG@10 on the discover targets (full ranking, bought items excluded,
+   exactly as served). The reference is the better of popularity and EASE; another candidate
+   replaces it only when it beats it by more than ``min_z`` paired standard errors
+   (:func:`selection_rule`). The selection is on validation only, so the test numbers below
+   stay unbiased. :func:`fit_buy_again` does the same for the buy-again list (the ranker
+   against "most frequent" and "most recent").
 3. The chosen algorithm is fit on ``split.train`` (early stopping on validation for
    the sequential model), Platt-calibrated on the validation targets, and evaluated
    on the test targets with the train+valid histories (fold-in: parameters are not
@@ -48,10 +54,15 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, Split, leave_last_out_split
-from .metrics import evaluate
-from .models import ALGORITHMS, Recommender, calibrate, make_recommender
+from .metrics import evaluate, evaluate_ranks, standard_error
+from .models import ALGORITHMS, BuyAgain, Recommender, calibrate, make_recommender
+from .tasks import LIST_BUY_AGAIN, LIST_DISCOVER
 
 Progress = Callable[[dict], None]
+
+# The references every other candidate must beat beyond noise (per task).
+REFERENCES = {LIST_DISCOVER: ("popularity", "ease"), LIST_BUY_AGAIN: ("frequency", "recency")}
+MIN_Z = 2.0  # a challenger must beat the best reference by more than MIN_Z paired standard errors
 
 DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     "popularity": {},
@@ -68,6 +79,9 @@ class Candidate:
     valid_metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     error: str | None = None
+    gains: np.ndarray | None = field(default=None, repr=False)  # per-target NDCG gains on valid
+    model: Recommender | None = field(default=None, repr=False)
+    verdict: str = ""
 
 
 def _with_device(algorithm: str, params: dict[str, Any], device: str | None) -> dict[str, Any]:
@@ -83,6 +97,45 @@ def _tagged(progress: Progress | None, **tags: Any) -> Progress | None:
     return lambda info: progress({**tags, **info})
 
 
+def _gains(ranks: np.ndarray, k: int) -> np.ndarray:
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def selection_rule(
+    results: list[Candidate], users: np.ndarray, *, references: tuple[str, ...], k: int = 10, min_z: float = MIN_Z
+) -> Candidate:
+    """The honest choice. The reference is the best-scoring of ``references`` (the baselines);
+    another candidate is chosen only if its validation NDCG@k beats the reference's by more than
+    ``min_z`` standard errors of the PAIRED per-target difference (clustered by customer). Among
+    candidates that clear the bar, the highest NDCG wins. Sets each candidate's ``verdict``."""
+    key = f"ndcg@{k}"
+    ok = [c for c in results if c.error is None]
+    if not ok:
+        raise RuntimeError("Every candidate failed: " + "; ".join(str(c.error) for c in results))
+    refs = [c for c in ok if c.algorithm in references] or ok
+    reference = max(refs, key=lambda c: c.valid_metrics[key])
+    best = reference
+    for c in ok:
+        if c is reference:
+            c.verdict = "reference (best baseline)"
+            continue
+        if c.algorithm in references or c.gains is None or reference.gains is None:
+            c.verdict = "baseline" if c.algorithm in references else "not comparable"
+            continue
+        diff = c.gains - reference.gains
+        se = standard_error(diff, users)
+        z = float(diff.mean() / se) if se > 0 else (np.inf if diff.mean() > 0 else 0.0)
+        c.valid_metrics[f"{key}_diff_vs_reference"] = float(diff.mean())
+        c.valid_metrics[f"{key}_diff_se"] = se
+        if z > min_z:
+            c.verdict = f"beats {reference.algorithm} by {z:.1f} SE"
+            if c.valid_metrics[key] > best.valid_metrics[key]:
+                best = c
+        else:
+            c.verdict = f"not better than {reference.algorithm} beyond noise ({z:.1f} SE <= {min_z})"
+    return best
+
+
 def train_and_evaluate(
     algorithm: str,
     params: dict[str, Any] | None,
@@ -94,19 +147,22 @@ def train_and_evaluate(
     k: int = 10,
     evaluate_test: bool = True,
     calibrate_model: bool = True,
+    model: Recommender | None = None,
 ) -> tuple[Recommender, dict[str, Any], dict[str, float]]:
     """Fit on ``split.train`` (validating on ``split.valid``), evaluate valid and test.
 
     Test is scored after :meth:`Recommender.set_histories` with ``split.train_valid``,
-    so each test prediction sees every event before the test event. The returned
+    so each test prediction sees every event before the test basket. The returned
     model holds those train+valid histories. Returns (model, metrics, timings).
+    ``model``: an already fitted model (from the selection) to evaluate instead of refitting.
     """
     params = _with_device(algorithm, params or {}, device)
-    model = make_recommender(algorithm, params)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
-              progress=_tagged(progress, stage="fit", algorithm=algorithm))
+    if model is None:
+        model = make_recommender(algorithm, params)
+        model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
+                  progress=_tagged(progress, stage="fit", algorithm=algorithm))
     timings["train_seconds"] = time.perf_counter() - t0
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -132,34 +188,110 @@ def select_best(
     *,
     device: str | None = None,
     k: int = 10,
+    min_z: float = MIN_Z,
+    keep_model: bool = False,
+    fit: Callable[[str, dict[str, Any]], Recommender] | None = None,
 ) -> tuple[Candidate, list[Candidate]]:
-    """Fit each candidate on ``split.train`` and rank by validation NDCG@k.
+    """Fit each candidate on ``split.train``, measure discover NDCG@k on ``split.valid`` and
+    choose with :func:`selection_rule` (never a model that is not better than popularity and
+    EASE beyond noise).
 
-    A candidate that raises (e.g. out of memory) is recorded with ``error`` and
-    skipped rather than failing the whole run. Returns (best, all candidates).
+    A candidate that raises (e.g. out of memory) is recorded with ``error`` and skipped
+    rather than failing the whole run. ``keep_model`` keeps the chosen candidate's fitted
+    model on ``best.model`` (the others are dropped as soon as they lose, to bound memory).
+    ``fit(algorithm, params)`` overrides how a candidate is fit (the host adds its logging).
+    Returns (best, all candidates).
     """
     items = list(candidates.items()) if isinstance(candidates, dict) else list(candidates)
     results: list[Candidate] = []
+    targets = np.asarray(split.valid, dtype=np.int64).reshape(-1, 2)
     for algorithm, params in items:
         cand = Candidate(algorithm, dict(params or {}))
         t0 = time.perf_counter()
         try:
-            model = make_recommender(algorithm, _with_device(algorithm, cand.params, device))
-            model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
-                      progress=_tagged(progress, stage="select", algorithm=algorithm))
-            cand.valid_metrics = evaluate(model, split.train, split.valid, k=k)
+            if fit is not None:
+                model = fit(algorithm, cand.params)
+            else:
+                model = make_recommender(algorithm, _with_device(algorithm, cand.params, device))
+                model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
+                          progress=_tagged(progress, stage="select", algorithm=algorithm))
+            cand.train_seconds = time.perf_counter() - t0
+            cand.valid_metrics, ranks = evaluate_ranks(model, split.train, targets, k=k)
+            cand.gains = _gains(ranks, k)
+            if keep_model:
+                cand.model = model
         except (MemoryError, RuntimeError, ValueError) as exc:
             cand.error = f"{type(exc).__name__}: {exc}"
-        cand.train_seconds = time.perf_counter() - t0
+            cand.train_seconds = time.perf_counter() - t0
         results.append(cand)
         if progress:
             progress({"stage": "select", "algorithm": algorithm, "done": True,
                       "valid_ndcg": cand.valid_metrics.get(f"ndcg@{k}"), "error": cand.error})
-    ok = [c for c in results if c.error is None]
-    if not ok:
-        raise RuntimeError("Every candidate failed: " + "; ".join(str(c.error) for c in results))
-    best = max(ok, key=lambda c: c.valid_metrics[f"ndcg@{k}"])
+    best = selection_rule(results, targets[:, 0], references=REFERENCES[LIST_DISCOVER], k=k, min_z=min_z)
+    for c in results:
+        if c is not best:
+            c.model = None
     return best, results
+
+
+def selection_report(results: list[Candidate], k: int = 10) -> list[dict[str, Any]]:
+    """JSON rows for ``metrics["selection"]``."""
+    key = f"ndcg@{k}"
+    return [
+        {"algorithm": c.algorithm, "params": c.params, "valid_ndcg": c.valid_metrics.get(key),
+         "valid_ndcg_se": c.valid_metrics.get(f"{key}_se"), "verdict": c.verdict,
+         "train_seconds": round(c.train_seconds, 2), "error": c.error}
+        for c in results
+    ]
+
+
+def _ba_eval(model: BuyAgain, train: Dataset, targets: np.ndarray, now: np.ndarray | None,
+             k: int) -> tuple[dict, np.ndarray]:
+    model.set_histories(train)
+    model.set_now(now)
+    return evaluate_ranks(model, train, targets, k=k, task=LIST_BUY_AGAIN, with_coverage=False)
+
+
+def fit_buy_again(
+    dataset: Dataset, split: Split, *, k: int = 10, min_z: float = MIN_Z, params: dict[str, Any] | None = None
+) -> tuple[BuyAgain, dict[str, Any]]:
+    """The buy-again list: fit the ranker and the two baselines ("most frequent", "most recent")
+    on ``split.train``, choose on the validation REPEAT targets with :func:`selection_rule`,
+    measure all three on the test repeat targets, and return the chosen one refit on ALL of
+    ``dataset`` (it scores from the full histories) with the task's metrics."""
+    modes = {"learned": "buy_again", "frequency": "frequency", "recency": "recency"}
+    results: list[Candidate] = []
+    models: dict[str, BuyAgain] = {}
+    for mode, name in modes.items():
+        cand = Candidate(name, {"mode": mode, **(params or {})})
+        t0 = time.perf_counter()
+        model = BuyAgain(**cand.params).fit(split.train)
+        cand.train_seconds = time.perf_counter() - t0
+        if len(split.valid_repeat):
+            cand.valid_metrics, ranks = _ba_eval(model, split.train, split.valid_repeat, split.valid_now, k)
+            cand.gains = _gains(ranks, k)
+        else:
+            cand.valid_metrics = {f"ndcg@{k}": 0.0}
+        models[name] = model
+        results.append(cand)
+    users = np.asarray(split.valid_repeat, np.int64).reshape(-1, 2)[:, 0]
+    best = selection_rule(results, users, references=REFERENCES[LIST_BUY_AGAIN], k=k, min_z=min_z)
+    baselines = {}
+    test: dict[str, Any] = {"n_targets": int(len(split.test_repeat))}
+    for c in results:
+        if len(split.test_repeat):
+            m, _ = _ba_eval(models[c.algorithm], split.train_valid, split.test_repeat, split.test_now, k)
+        else:
+            m = {"n_targets": 0}
+        m["valid_ndcg@10"] = c.valid_metrics.get(f"ndcg@{k}")
+        m["verdict"] = c.verdict
+        if c is best:
+            test.update(m)
+        baselines[c.algorithm] = m
+    final = BuyAgain(**best.params).fit(dataset)
+    task = {**test, "algorithm": best.algorithm, "baselines": baselines,
+            "selection": selection_report(results, k), "protocol": "leave-last-basket-out, repeat targets"}
+    return final, task
 
 
 def fit_recommender(
@@ -172,16 +304,22 @@ def fit_recommender(
     *,
     refit: bool | None = None,
     k: int = 10,
+    min_z: float = MIN_Z,
 ) -> tuple[Recommender, dict[str, Any]]:
-    """Choose (for "auto"), train, calibrate and evaluate a recommender on ``dataset``.
+    """Choose (for "auto"), train, calibrate and evaluate a discover recommender on ``dataset``.
 
-    See the module docstring for the protocol. ``metrics`` is JSON-serialisable.
+    See the module docstring for the protocol. ``metrics`` is JSON-serialisable; its flat
+    ``valid_*``/``test_*`` keys are the discover task, ``metrics["tasks"]["discover"]`` repeats
+    them with standard errors and the baselines' test numbers. The buy-again list is fit by
+    :func:`fit_buy_again`.
     """
     params = dict(params or {})
     split = leave_last_out_split(dataset)
     metrics: dict[str, Any] = {"n_users": dataset.n_users, "n_items": dataset.n_items,
-                               "n_events": dataset.n_events, "protocol": "leave_last_out",
+                               "n_events": dataset.n_events, "protocol": "leave_last_basket_out",
                                "n_valid": int(len(split.valid)), "n_test": int(len(split.test))}
+    chosen_model = None
+    results: list[Candidate] = []
     if algorithm == "auto":
         candidates = params.pop("candidates", None) or {
             alg: ({} if alg != "sequential" or item_embeddings is not None else {"use_text": False})
@@ -191,20 +329,20 @@ def fit_recommender(
             best = Candidate("popularity", {})
             metrics["selection"] = []
         else:
-            best, results = select_best(candidates, split, item_embeddings, progress, device=device, k=k)
-            metrics["selection"] = [
-                {"algorithm": c.algorithm, "params": c.params, "valid_ndcg": c.valid_metrics.get(f"ndcg@{k}"),
-                 "train_seconds": round(c.train_seconds, 2), "error": c.error} for c in results
-            ]
+            best, results = select_best(candidates, split, item_embeddings, progress, device=device, k=k,
+                                        min_z=min_z, keep_model=True)
+            metrics["selection"] = selection_report(results, k)
+            chosen_model = best.model
         algorithm, params = best.algorithm, best.params
     elif algorithm not in ALGORITHMS:
         raise ValueError(f"Unknown algorithm {algorithm!r}; choose 'auto' or one of {sorted(ALGORITHMS)}.")
     metrics["algorithm"] = algorithm
     metrics["params"] = params
     model, eval_metrics, timings = train_and_evaluate(
-        algorithm, params, split, item_embeddings, progress, device=device, k=k
+        algorithm, params, split, item_embeddings, progress, device=device, k=k, model=chosen_model
     )
     metrics.update(eval_metrics)
+    metrics["tasks"] = {LIST_DISCOVER: discover_task_metrics(eval_metrics, results, split, k)}
     if refit is None:
         refit = algorithm != "sequential"
     t0 = time.perf_counter()
@@ -224,3 +362,19 @@ def fit_recommender(
     metrics["refit"] = bool(refit)
     metrics["timings"] = {key: round(v, 3) for key, v in timings.items()}
     return model, metrics
+
+
+def discover_task_metrics(eval_metrics: dict[str, Any], results: list[Candidate], split: Split,
+                          k: int = 10) -> dict[str, Any]:
+    """``metrics["tasks"]["discover"]``: the chosen model's test metrics (with standard errors),
+    plus each candidate's validation numbers and verdict as ``baselines``."""
+    test = {key[5:]: v for key, v in eval_metrics.items() if key.startswith("test_")}
+    test.setdefault("n_targets", int(len(split.test)))
+    test["baselines"] = {
+        c.algorithm: {"valid_ndcg@10": c.valid_metrics.get(f"ndcg@{k}"),
+                      "valid_ndcg@10_se": c.valid_metrics.get(f"ndcg@{k}_se"), "verdict": c.verdict,
+                      "error": c.error}
+        for c in results
+    }
+    test["protocol"] = "leave-last-basket-out, new-item targets, bought items excluded"
+    return test

@@ -2,16 +2,20 @@
 
 On PostgreSQL it is a session-level advisory lock (shared by every worker on every machine, and
 released by the server when a killed worker's connection drops). Elsewhere (SQLite: one machine)
-it is an ``flock`` on a file next to the artefacts, released by the kernel when the process dies.
+it is an ``flock`` on a file next to the artefacts, released by the kernel when the process dies;
+the file is named after the database, so trainings against two SQLite files of one checkout (say
+the demo and a benchmark) do not block each other.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.db import connection
 
@@ -41,6 +45,13 @@ def training_lock() -> Iterator[None]:
         _in_process.release()
 
 
+def training_lock_path(database_name: str | None = None) -> Path:
+    """The lock file of one database: ``training-<hash of its name>.lock`` in the artefacts folder."""
+    name = str(connection.settings_dict["NAME"] if database_name is None else database_name)
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return recommendations_settings().artifacts_dir / f"training-{digest}.lock"
+
+
 @contextmanager
 def _database_or_file_lock() -> Iterator[None]:
     if connection.vendor == "postgresql":
@@ -54,9 +65,9 @@ def _database_or_file_lock() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
         return
-    directory = recommendations_settings().artifacts_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "training.lock", "w") as handle:
+    path = training_lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -294,9 +294,12 @@ def _buy_again_rows(
         top_items, top_scores = top_k(scores, min(k, ranker.n_items))
         probabilities = ranker.probability(top_scores) if calibrated else None
         for row, cid in enumerate(batch):
+            by_item: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for idx, ts in timed[row]:  # explain() scans the history it gets: give it one item's
+                by_item[idx].append((idx, ts))
             for rank, col in enumerate(np.flatnonzero(np.isfinite(top_scores[row])), start=1):
                 idx = int(top_items[row][col])
-                why = ranker.explain(timed[row], idx, now)
+                why = ranker.explain(by_item[idx], idx, now)
                 rows.append(Recommendation(
                     model_version=version,
                     customer_id=cid,

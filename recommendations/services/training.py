@@ -3,17 +3,22 @@
 A run never touches what is being served until its new version is scored in full; a failed or
 killed run leaves the active version serving. Two trainings never run at once (``training_lock``).
 
-Protocol: temporal leave-last-out. Candidates are fit on ``split.train`` with the second-to-last
-event of each customer as validation (early stopping and ``auto`` selection); the winner and the
-active version's configuration, refit on the same ``split.train``, are both measured on the last
-events (``split.test``, full ranking). The challenger is promoted when its test NDCG@10 is at least
-the active one's (a tie promotes: same quality on fresher data). The served model keeps the
-parameters learnt on ``split.train`` and scores from each customer's full history.
+Protocol: temporal leave-last-BASKET-out (an order never has its own lines in the input). Candidates
+are fit on ``split.train`` with each customer's second-to-last order as validation (early stopping);
+``auto`` chooses with the engine's one selection rule (``engine.train.select_best``: the best of
+popularity and EASE unless another candidate beats it by more than two paired standard errors on the
+discover validation targets). The winner and the active version's configuration, refit on the same
+``split.train``, are both measured on the last orders' new items (``split.test``, full ranking, bought
+items excluded: the discover list as served). The challenger is promoted when its test NDCG@10 is at
+least the active one's (a tie promotes: same quality on fresher data). The served model keeps the
+parameters learnt on ``split.train`` and scores from each customer's full history. Every run also fits
+the buy-again ranker (``engine.train.fit_buy_again``) and saves it in ``<artifact_path>/buy_again/``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,17 +26,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..conf import recommendations_settings
 from ..engine.data import Dataset, Split, build_dataset, leave_last_out_split
 from ..engine.device import resolve_device
 from ..engine.metrics import evaluate
-from ..engine.models import ALGORITHMS, Recommender, calibrate, make_recommender
+from ..engine.models import ALGORITHMS, BUY_AGAIN_DIR, Recommender, calibrate, make_recommender
+from ..engine.tasks import LIST_BUY_AGAIN, LIST_DISCOVER
+from ..engine.train import discover_task_metrics, fit_buy_again, select_best, selection_report
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
 from .embedding import item_embedding_matrix, item_embeddings_refresh
+from .erasure import artifact_forget_erased
 from .locks import TrainingBusy, training_lock
 
 logger = logging.getLogger(__name__)
@@ -74,7 +83,12 @@ def algorithm_params(algorithm: str, overrides: dict | None = None) -> dict:
     params.update(overrides or {})
     if algorithm == "sequential":
         params.setdefault("device", conf.DEVICE)
-        params.setdefault("max_train_seconds", conf.SEQUENTIAL_TIME_BUDGET_SECONDS)
+        # The wall-clock budget keeps a CPU-only nightly run bounded; a GPU trains to early stopping.
+        try:
+            on_gpu = resolve_device(params["device"]).type == "cuda"
+        except ValueError:  # a device this machine lacks: the fit itself reports it
+            on_gpu = False
+        params.setdefault("max_train_seconds", None if on_gpu else conf.SEQUENTIAL_TIME_BUDGET_SECONDS)
     return params
 
 
@@ -97,8 +111,10 @@ def dataset_from_crm(*, with_embeddings: bool = True) -> CrmDataset:
         "customers": dataset.n_users,
         "items": dataset.n_items,
         "events": dataset.n_events,
+        "orders": int(len(np.unique(dataset.basket))),
         "valid_targets": int(len(split.valid)),
         "test_targets": int(len(split.test)),
+        "test_repeat_targets": int(len(split.test_repeat)),
         "cleaning": report.as_dict(),
     }
     return CrmDataset(dataset, split, item_ids, report.as_dict(), embeddings, stats)
@@ -135,8 +151,16 @@ def _log(run: TrainingRun, message: str, *, stage: str | None = None, progress: 
 progress_listeners: list[Callable[[TrainingRun, str], None]] = []
 
 
-def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, params: dict | None = None) -> TrainingRun:
-    """Record a queued run and hand it to a worker (``gpu`` queue) once the transaction commits."""
+def training_run_enqueue(
+    *, algorithm: str = "auto", activate: bool = False, params: dict | None = None, background: bool = False
+) -> TrainingRun:
+    """Record a queued run and hand it to a worker (``gpu`` queue) once the transaction commits.
+
+    Without a broker (tasks run eagerly) the run executes in this thread, as the ``train`` command
+    wants, unless ``background``: then it runs in a daemon thread of this process after commit, so
+    an HTTP request answers 202 at once instead of training for minutes (``make demo``, one
+    machine). Production uses a worker; a thread dies with its process (the next run marks it failed).
+    """
     if algorithm not in algorithm_choices():
         raise ValueError(UNKNOWN_ALGORITHM.format(name=algorithm, choices=", ".join(algorithm_choices())))
     from ..tasks import training_run_execute_task
@@ -144,6 +168,11 @@ def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, par
     run = TrainingRun.objects.create(algorithm=algorithm, params=params or {}, force_activate=activate)
 
     def _send() -> None:
+        if background and settings.CELERY_TASK_ALWAYS_EAGER:
+            threading.Thread(
+                target=_execute_in_thread, args=(run.pk,), name=f"training-run-{run.pk}", daemon=True
+            ).start()
+            return
         result = training_run_execute_task.delay(run.pk)
         TrainingRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
 
@@ -152,15 +181,25 @@ def training_run_enqueue(*, algorithm: str = "auto", activate: bool = False, par
     return run
 
 
-def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[str, Recommender, dict]:
-    """Fit each candidate on split.train; keep the best on validation NDCG@10."""
-    results: dict[str, dict] = {}
-    best: tuple[str, Recommender, dict] | None = None
-    for n, name in enumerate(candidates):
-        started = time.perf_counter()
-        base = 0.15 + 0.6 * n / len(candidates)
+def _execute_in_thread(run_id: int) -> None:
+    from ..tasks import training_run_execute_task
 
-        params = algorithm_params(name, run.params.get(name) if len(candidates) > 1 else run.params)
+    try:
+        training_run_execute_task.apply(args=(run_id,), throw=False)
+    except Exception:  # a thread has no caller to raise to: the run row already says it failed
+        logger.exception("training run %s failed in its background thread", run_id)
+    finally:
+        connection.close()
+
+
+def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[str, Recommender, dict]:
+    """Fit the candidates and choose with the engine's selection rule (``select_best``): one
+    pipeline for the product, the benchmarks and ``fit_recommender``."""
+    logged: dict[str, float] = {}
+
+    def fit(name: str, params: dict) -> Recommender:
+        n = candidates.index(name)
+        base = 0.15 + 0.6 * n / len(candidates)
         max_epochs = int(params.get("fixed_epochs") or params.get("max_epochs") or SEQUENTIAL_MAX_EPOCHS)
 
         def progress(info: dict, _base=base, _name=name, _max=max_epochs) -> None:
@@ -172,35 +211,53 @@ def _select(run: TrainingRun, data: CrmDataset, candidates: list[str]) -> tuple[
             _log(run, f"{_name}: {text}", progress=_base + share)
 
         _log(run, f"fitting {name}", stage=f"training {name}", progress=base)
+        started = time.perf_counter()
         try:
             model = _fit(name, params, data, progress)
-        except (MemoryError, RuntimeError) as exc:
+        except (MemoryError, RuntimeError, ValueError) as exc:
             if len(candidates) == 1:
                 raise
             # One candidate running out of memory (say EASE on a huge catalogue) must not sink `auto`.
             _log(run, f"{name} failed and is skipped: {exc}")
-            results[name] = {"valid": {PRIMARY_METRIC: None}, "fit_seconds": None, "error": str(exc)}
-            continue
-        fit_seconds = time.perf_counter() - started
-        valid = evaluate(model, data.split.train, data.split.valid, k=10)
-        results[name] = {"valid": valid, "fit_seconds": round(fit_seconds, 2)}
-        _log(
-            run,
-            f"{name}: validation ndcg@10={valid[PRIMARY_METRIC]:.4f} hr@10={valid['hr@10']:.4f} ({fit_seconds:.1f}s)",
-        )
-        if best is None or valid[PRIMARY_METRIC] > best[2]["valid"][PRIMARY_METRIC]:
-            best = (name, model, results[name])
-    if best is None:
-        raise TrainingError("Every candidate failed: " + "; ".join(r.get("error", "") for r in results.values()))
-    best[2]["candidates"] = {
-        k: {
-            "ndcg@10": v["valid"][PRIMARY_METRIC],
-            "fit_seconds": v["fit_seconds"],
-            **({"error": v["error"]} if "error" in v else {}),
+            raise RuntimeError(str(exc)) from exc
+        logged[name] = time.perf_counter() - started
+        return model
+
+    if len(candidates) == 1:  # nothing to choose: fit it, errors propagate
+        name = candidates[0]
+        params = algorithm_params(name, run.params)
+        started = time.perf_counter()
+        model = fit(name, params)
+        valid = evaluate(model, data.split.train, data.split.valid, k=10) if len(data.split.valid) else {}
+        entry = {"ndcg@10": valid.get(PRIMARY_METRIC), "ndcg@10_se": valid.get("ndcg@10_se"),
+                 "fit_seconds": round(time.perf_counter() - started, 2), "verdict": "requested"}
+        _log(run, f"{name}: validation ndcg@10={valid.get(PRIMARY_METRIC, 0):.4f}")
+        return name, model, {"valid": valid, "candidates": {name: entry}, "selection": []}
+
+    pairs = [(name, algorithm_params(name, run.params.get(name))) for name in candidates]
+    try:
+        best, results = select_best(pairs, data.split, fit=fit, keep_model=True)
+    except RuntimeError as exc:
+        raise TrainingError(str(exc)) from exc
+    for c in results:
+        if c.error is None:
+            _log(run, f"{c.algorithm}: validation ndcg@10={c.valid_metrics[PRIMARY_METRIC]:.4f}"
+                      f" ± {c.valid_metrics['ndcg@10_se']:.4f} hr@10={c.valid_metrics['hr@10']:.4f}"
+                      f" ({c.train_seconds:.1f}s): {c.verdict}")
+    _log(run, f"selected {best.algorithm} (the best of popularity and EASE unless beaten beyond noise)")
+    candidates_json = {
+        c.algorithm: {
+            "ndcg@10": c.valid_metrics.get(PRIMARY_METRIC) if c.error is None else None,
+            "ndcg@10_se": c.valid_metrics.get("ndcg@10_se"),
+            "fit_seconds": round(logged[c.algorithm], 2) if c.algorithm in logged else None,
+            "verdict": c.verdict,
+            **({"error": c.error} if c.error else {}),
         }
-        for k, v in results.items()
+        for c in results
     }
-    return best
+    assert best.model is not None
+    return best.algorithm, best.model, {"valid": best.valid_metrics, "candidates": candidates_json,
+                                        "selection": selection_report(results), "results": results}
 
 
 def _active_test_metrics(run: TrainingRun, data: CrmDataset, challenger: str, params: dict) -> dict | None:
@@ -305,7 +362,20 @@ def _train(run: TrainingRun) -> ModelVersion:
         progress=0.85,
     )
 
+    _log(run, "fitting the buy-again ranker", stage="buy again", progress=0.87)
+    clock = time.perf_counter()
+    buy_again, buy_again_metrics = fit_buy_again(data.dataset, data.split)
+    timings["buy_again_seconds"] = round(time.perf_counter() - clock, 2)
+    if buy_again_metrics.get("n_targets"):
+        _log(run, f"buy again ({buy_again_metrics['algorithm']}): test ndcg@10={buy_again_metrics['ndcg@10']:.4f}"
+                  f" ± {buy_again_metrics['ndcg@10_se']:.4f}; "
+                  + ", ".join(f"{k} {v.get('ndcg@10', 0):.4f}" for k, v in buy_again_metrics["baselines"].items()))
+    discover = discover_task_metrics({f"test_{k}": v for k, v in test.items()},
+                                     selection.get("results", []), data.split)
+    discover["algorithm"] = name
+
     model.set_histories(data.dataset)  # serve from every customer's full history
+    artifact_forget_erased(model)  # customers erased while this run trained
     version = ModelVersion.objects.create(
         algorithm=name,
         params=params,
@@ -315,7 +385,8 @@ def _train(run: TrainingRun) -> ModelVersion:
             "validation": selection["valid"],
             "candidates": selection["candidates"],
             "active_test": active,
-            "protocol": "leave-last-out, full ranking",
+            "protocol": "leave-last-basket-out, full ranking",
+            "tasks": {LIST_DISCOVER: discover, LIST_BUY_AGAIN: buy_again_metrics},
         },
         device=str(resolve_device(recommendations_settings().DEVICE)),
         timings=timings,
@@ -323,6 +394,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     )
     path = _artifact_dir(version)
     model.save(path)
+    buy_again.save(path / BUY_AGAIN_DIR)
     version.artifact_path = str(path)
     version.status = ModelVersion.Status.TRAINED
     version.save(update_fields=["artifact_path", "status"])

@@ -110,7 +110,7 @@ def test_model_versions_list_and_activate(admin_client_key, served):
 def test_training_run_start_and_status(admin_client_key, monkeypatch):
     from recommendations.services import training
 
-    def fake_enqueue(*, algorithm="auto", activate=False, params=None):
+    def fake_enqueue(*, algorithm="auto", activate=False, params=None, background=False):
         return TrainingRun.objects.create(algorithm=algorithm, force_activate=activate, params=params or {},
                                           task_id="task-123")
 

@@ -92,3 +92,11 @@ def test_openapi_documents_the_list_parameter(reader):
     assert param["in"] == "query"
     assert set(param["schema"]["enum"]) == {"discover", "buy_again"}
     assert param["schema"].get("default") == "discover"
+
+
+def test_an_unsubscribed_customer_gets_no_buy_again_list(reader, served):
+    customer, _ = served
+    Recommendation.objects.filter(list="buy_again").delete()  # scoring stores none for them
+    customer.unsubscribed_at = timezone.now()
+    customer.save()
+    assert reader.get(f"{URL}?list=buy_again").json()["results"] == []

@@ -54,9 +54,21 @@ def test_unsubscribed_no_consent_and_capped_customers_are_skipped_with_reason(ca
                        capped.pk: "frequency_cap"}
 
 
-def test_consent_not_required_includes_customers_without_opt_in(campaign, make_customers):
+def test_email_campaign_never_mails_without_opt_in_even_if_consent_not_required(campaign, make_customers):
+    """The loophole of the security review (finding 8): consent_required=False used to mail everyone."""
     customer = make_customers(1, email_opt_in=False)[0]
     campaign.consent_required = False
+    campaign.save()
+    campaign_build(campaign=campaign)
+    recipient = Recipient.objects.get(customer=customer)
+    assert (recipient.state, recipient.skip_reason) == ("skipped", "no_consent")
+
+
+def test_offer_list_without_consent_required_includes_customers_without_opt_in(campaign, make_customers):
+    """Offer lists are exported, not mailed: there consent_required still decides."""
+    customer = make_customers(1, email_opt_in=False)[0]
+    campaign.consent_required = False
+    campaign.channel = "offer_list"
     campaign.save()
     campaign_build(campaign=campaign)
     assert Recipient.objects.get(customer=customer).state == Recipient.State.PENDING

@@ -137,3 +137,13 @@ def test_the_command_line_creates_a_buy_again_campaign(regulars):
     assert json.loads(out.getvalue())["by_state"] == {"pending": 3}
     with pytest.raises(CommandError, match="invalid choice: 'sometimes'"):
         call_command("campaign", "create", "--name", "x", "--list", "sometimes")
+
+
+def test_the_admin_shows_and_filters_the_list(staff_client):
+    restock = Campaign.objects.create(name="Restock run", recommendation_list=Recommendation.List.BUY_AGAIN)
+    Campaign.objects.create(name="Discovery run")
+    page = staff_client.get(f"/admin/campaigns/campaign/{restock.pk}/change/").content.decode()
+    assert 'name="recommendation_list"' in page
+    assert '<option value="buy_again" selected>' in page and '<option value="discover">' in page
+    listed = staff_client.get("/admin/campaigns/campaign/?recommendation_list__exact=buy_again").content.decode()
+    assert "Restock run" in listed and "Discovery run" not in listed

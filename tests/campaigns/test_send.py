@@ -124,3 +124,16 @@ def test_throttle_limits_the_send_rate(built_campaign, settings):
     started = time.monotonic()
     campaign_send(campaign=built_campaign)
     assert time.monotonic() - started >= 0.2  # 3 messages at 10/s: two intervals at least
+
+
+def test_send_time_check_never_mails_without_opt_in(built_campaign):
+    """A recipient built while opted in (or by an older build that honoured consent_required=False)
+    is skipped at send time once the customer has no opt-in, whatever consent_required says."""
+    built_campaign.consent_required = False
+    built_campaign.save()
+    recipient = built_campaign.recipients.filter(state=Recipient.State.PENDING).first()
+    type(recipient.customer).objects.filter(pk=recipient.customer_id).update(email_opt_in=False)
+    campaign_send(campaign=built_campaign)
+    recipient.refresh_from_db()
+    assert (recipient.state, recipient.skip_reason) == ("skipped", "no_consent")
+    assert recipient.email not in [m.to[0] for m in mail.outbox]

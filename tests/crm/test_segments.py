@@ -153,3 +153,20 @@ def test_segment_evaluate_and_preview(shop):
     # then
     assert sorted(segment_evaluate(segment=segment).values_list("external_id", flat=True)) == ["ada", "ben"]
     assert preview.count == 2 and preview.sample == [shop["ben"]]
+
+
+def test_min_orders_counts_baskets_not_lines(db):
+    """A 3-line order is one order; lines without an order id count once per purchase time."""
+    from tests.factories import order_create
+
+    items = ItemFactory.create_batch(3)
+    basket = CustomerFactory(external_id="basket")
+    order_create(customer=basket, items=items, occurred_at=ago(3))
+    twice = CustomerFactory(external_id="twice")
+    order_create(customer=twice, items=items[:2], occurred_at=ago(3))
+    order_create(customer=twice, items=items[:1], occurred_at=ago(3))  # a second order in the same second
+    untagged = CustomerFactory(external_id="untagged")
+    order_create(customer=untagged, items=items, occurred_at=ago(5), order_id="")
+    order_create(customer=untagged, items=items[:1], occurred_at=ago(2), order_id="")
+    assert names([{"field": "min_orders", "value": 2}]) == ["twice", "untagged"]
+    assert names([{"field": "min_orders", "value": 1}]) == ["basket", "twice", "untagged"]

@@ -4,6 +4,7 @@
         [--list discover|buy-again]
     python manage.py campaign build ID
     python manage.py campaign send ID [--async]
+    python manage.py campaign pause|resume|cancel ID
     python manage.py campaign schedule ID (--at 2026-05-01T09:00:00+00:00 | --cron "0 9 * * 1")
     python manage.py campaign results ID [--json]
     python manage.py campaign offers ID --format csv|json [--out FILE]
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         create.add_argument("--category", default="", help="Only items of this category.")
         create.add_argument("--list", dest="list_name", choices=sorted(LISTS), default="discover",
                             help="Which recommendation list fills the item block (default: discover).")
-        for action in ("build", "send", "results", "offers", "schedule", "pause", "resume"):
+        for action in ("build", "send", "results", "offers", "schedule", "pause", "resume", "cancel"):
             p = sub.add_parser(action)
             p.add_argument("id", type=int)
             if action == "send":
@@ -129,6 +130,12 @@ class Command(BaseCommand):
         from campaigns.services.schedule import campaign_resume
 
         campaign_resume(campaign=campaign)
+        self.stdout.write(f"campaign {campaign.pk} is {campaign.status}")
+
+    def _cancel(self, campaign: Campaign, options) -> None:
+        from campaigns.services.schedule import campaign_cancel
+
+        campaign_cancel(campaign=campaign)
         self.stdout.write(f"campaign {campaign.pk} is {campaign.status}")
 
     def _results(self, campaign: Campaign, options) -> None:

@@ -134,6 +134,29 @@ class Recommender(ABC):
             scores[seen.row, seen.col] = -np.inf
         return top_k(scores, k)
 
+    # ---------------------------------------------------------------- erasure
+    def forget_users(self, keys: list[str] | set[str]) -> int:
+        """Erase customers from the per-user state (right to erasure), without refitting.
+
+        Their key becomes ``""`` and their rows of the seen matrix and of the stored histories are
+        emptied; index spaces keep their shape, so everyone else scores exactly as before. Learned
+        parameters are aggregates over all customers and stay until the next fit (which no longer
+        sees the erased customers' events). Returns how many rows were erased.
+        """
+        wanted = set(keys) - {""}
+        rows = np.array([n for n, key in enumerate(self.user_keys) if key in wanted], dtype=np.int64)
+        if len(rows) == 0:
+            return 0
+        for row in rows:
+            self.user_keys[row] = ""
+        self._seen = clear_rows(self._seen, rows)
+        self._forget_user_rows(rows)
+        return len(rows)
+
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        """Hook: empty the rows ``rows`` of any per-user state besides the seen matrix."""
+        return None
+
     # ------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {}
@@ -199,6 +222,17 @@ class Recommender(ABC):
         model._set_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m_")})
         model._load_extra(path)
         return model
+
+
+def clear_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` (CSR) with the given rows emptied (same shape)."""
+    if matrix.shape[0] == 0:
+        return matrix
+    keep = np.ones(matrix.shape[0], dtype=matrix.dtype)
+    keep[rows] = 0
+    out = (sp.diags(keep) @ matrix).tocsr()
+    out.eliminate_zeros()
+    return out
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

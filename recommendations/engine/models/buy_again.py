@@ -33,6 +33,9 @@ N_FEATURES = 8
 
 @dataclass
 class BuyAgainConfig:
+    # "learned" (the ranker) | "frequency" (most often bought first, ties: most recent) |
+    # "recency" (most recently bought first): the two baselines it is measured against.
+    mode: str = "learned"
     l2: float = 1.0
     max_train_users: int = 20000  # users sampled to build the logistic regression's examples
     newton_steps: int = 25
@@ -99,6 +102,8 @@ class BuyAgain(Recommender):
     def _fit(self, train: Dataset, *, item_embeddings: np.ndarray | None, valid: np.ndarray | None,
              progress: Progress | None) -> None:
         cfg = self.config
+        if cfg.mode not in ("learned", "frequency", "recency"):
+            raise ValueError(f"mode must be learned, frequency or recency, not {cfg.mode!r}.")
         n = train.n_items
         # Item-level statistics over all of train: typical interval and repeat rate.
         stats = _pair_stats(train.user_idx, train.item_idx, train.ts, n)
@@ -156,8 +161,9 @@ class BuyAgain(Recommender):
             progress({"epoch": 1, "loss": None, "valid_ndcg": None})
 
     # ------------------------------------------------------------------ scoring
-    def score_timed_histories(self, histories: list[list[tuple[int, float]]], now: float) -> np.ndarray:
-        """float32 [n, n_items]: each customer's past items scored, never-bought items ``-inf``."""
+    def score_timed_histories(self, histories: list[list[tuple[int, float]]], now: float | np.ndarray) -> np.ndarray:
+        """float32 [n, n_items]: each customer's past items scored, never-bought items ``-inf``.
+        ``now``: the time the list is for (one for all, or one per customer)."""
         n = len(histories)
         out = np.full((n, self.n_items), -np.inf, np.float32)
         rows = np.repeat(np.arange(n), [len(h) for h in histories])
@@ -167,8 +173,14 @@ class BuyAgain(Recommender):
         items = np.fromiter((x[0] for x in flat), np.int64, len(flat))
         ts = np.fromiter((x[1] for x in flat), np.float64, len(flat))
         stats = _pair_stats(rows, items, ts, self.n_items)
-        x, _ = self._features(stats, self._n_baskets(rows, ts, n), np.full(len(stats["row"]), float(now)))
-        s = self._linear(x)
+        now = np.broadcast_to(np.asarray(now, np.float64), (n,))[stats["row"]]
+        if self.config.mode == "frequency":
+            s = stats["count"] + 1e-3 * np.tanh((stats["last"] - now) / DAY / 365.0 + 1.0)
+        elif self.config.mode == "recency":
+            s = (stats["last"] - now) / DAY + 1e-4 * stats["count"]
+        else:
+            x, _ = self._features(stats, self._n_baskets(rows, ts, n), now)
+            s = self._linear(x)
         out[stats["row"], stats["item"]] = s.astype(np.float32)
         return out
 
@@ -211,10 +223,8 @@ class BuyAgain(Recommender):
         now_user = getattr(self, "_now_user", None)
         if now_user is None:
             return self.score_timed_histories([self._hist_rows[u] for u in user_idx], self._now)
-        out = np.empty((len(user_idx), self.n_items), np.float32)
-        for r, u in enumerate(user_idx):
-            out[r] = self.score_timed_histories([self._hist_rows[u]], float(now_user[u]))[0]
-        return out
+        now = np.where(np.isfinite(now_user[user_idx]), now_user[user_idx], self._now)
+        return self.score_timed_histories([self._hist_rows[u] for u in user_idx], now)
 
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
         """Untimed histories: every purchase counts as one basket at the same time (counts only)."""

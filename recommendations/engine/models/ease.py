@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
-from .base import Progress, Recommender
+from .base import Progress, Recommender, clear_rows
 from .itemknn import _histories_csr
 
 OUTSIDE_SCORE = -1e6
@@ -61,6 +61,9 @@ class EASE(Recommender):
 
     def _set_histories(self, ds: Dataset) -> None:
         self._x = ds.csr(binary=not self.config.use_weights)
+
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        self._x = clear_rows(self._x, rows)
 
     def _scores_from(self, x: sp.csr_matrix) -> np.ndarray:
         out = np.full((x.shape[0], self.n_items), OUTSIDE_SCORE, dtype=np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
-from .base import Progress, Recommender
+from .base import Progress, Recommender, clear_rows
 
 
 @dataclass
@@ -74,6 +74,9 @@ class ItemKNN(Recommender):
 
     def _set_histories(self, ds: Dataset) -> None:
         self._x = _history_matrix(ds, self.config.use_weights)
+
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        self._x = clear_rows(self._x, rows)
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._x[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))]

@@ -1,4 +1,13 @@
-"""The flagship: a SASRec-style causal transformer over each customer's recent items.
+"""The flagship: a SASRec-style causal transformer over each customer's recent BASKETS.
+
+Positions are baskets (orders), not lines: a basket's vector is the mean of its items'
+representations, so the lines of one order never predict each other, all of them are used, and
+an epoch costs a fraction of a line-level model (a customer with 30 orders of 15 lines is 30
+positions, not 450). The target at each position is the NEXT basket's items that are new to the
+customer (multi-label softmax: each target item against the catalogue, full softmax on small
+catalogues, shared sampled negatives on large ones), which is exactly the ``discover`` task:
+the loss never rewards predicting what the customer already bought. ``baskets=False`` makes
+every line its own basket (a plain SASRec: the benchmarks' reference).
 
 Why this model: what a customer does next depends on what they did last, which
 co-occurrence models ignore. Items are represented as
@@ -20,8 +29,8 @@ by *id dropout* (each training step zeroes the id part of a random ``id_dropout`
 fraction of items). Items without training events are also left out of the softmax
 denominator, so training never pushes unseen items down just for being unseen.
 
-Training: next-item prediction at every position of every chunk of ``max_len`` items
-of each customer's history, full softmax cross-entropy over the catalogue (sampled
+Training: next-basket prediction at every position of every chunk of ``max_len`` baskets
+of each customer's history, softmax cross-entropy over the catalogue (sampled
 softmax with shared uniform negatives above ``full_softmax_max_items``), plus a small
 binary logistic term on (positive, random negative) pairs that gives ``b_u`` and the
 raw logistic scores their meaning. AdamW, dropout, seeded, early stopping on
@@ -49,8 +58,18 @@ from .base import Progress, Recommender
 
 @dataclass
 class SequentialConfig:
-    max_len: int = 100
-    dim: int = 64
+    max_len: int = 50  # baskets (or lines with baskets=False); capped by the data's own lengths
+    dim: int | None = None  # None: 64 on CPU, 128 on CUDA
+    baskets: bool = True  # False: each line is a position (plain SASRec)
+    max_basket_items: int = 16  # items pooled per basket position (a random subset of larger ones)
+    max_targets: int = 8  # target items per position (a random subset of larger next baskets)
+    new_items_only: bool = True  # targets = next basket's items new to the customer (discover)
+    # Cold items (fewer than cold_threshold training events) are placed by the text-only profile:
+    # each takes the score of the warm item at the same rank of the customer's text similarity,
+    # so they enter the list as often as in a text-only ranking. Needs text embeddings.
+    cold_blend: bool = True
+    cold_threshold: int = 5
+    text_history: int = 20
     n_layers: int = 2
     n_heads: int = 2
     dropout: float = 0.2
@@ -77,9 +96,9 @@ class SequentialConfig:
 class SequentialNet(nn.Module):
     """Item table + causal transformer. Item index i is token i + 1; token 0 is padding."""
 
-    def __init__(self, n_items: int, text_dim: int, cfg: SequentialConfig) -> None:
+    def __init__(self, n_items: int, text_dim: int, cfg: SequentialConfig, dim: int, max_len: int) -> None:
         super().__init__()
-        d = cfg.dim
+        d = dim
         self.cfg = cfg
         self.n_items = n_items
         self.id_emb = nn.Parameter(torch.randn(n_items, d) * 0.01)
@@ -90,7 +109,7 @@ class SequentialNet(nn.Module):
             self.register_buffer("text", torch.zeros(n_items, text_dim))
             self.text_proj = nn.Linear(text_dim, d)
             self.text_bias = nn.Linear(text_dim, 1)
-        self.pos_emb = nn.Embedding(cfg.max_len, d)
+        self.pos_emb = nn.Embedding(max_len, d)
         nn.init.normal_(self.pos_emb.weight, std=0.01)
         layer = nn.TransformerEncoderLayer(
             d, cfg.n_heads, dim_feedforward=4 * d, dropout=cfg.dropout,
@@ -117,12 +136,16 @@ class SequentialNet(nn.Module):
         return p, b
 
     def encode(self, seq: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """Hidden states [B, L, d] for left-padded token sequences [B, L]."""
-        bsz, length = seq.shape
+        """Hidden states [B, L, d] for left-padded basket token tensors [B, L, M]
+        (token 0 = padding; a position whose tokens are all 0 is a padded position)."""
+        bsz, length, _ = seq.shape
         table = torch.cat([p.new_zeros(1, p.shape[1]), p], dim=0)
-        x = table[seq] * math.sqrt(p.shape[1]) + self.pos_emb.weight[-length:][None]
+        present = (seq > 0).to(p.dtype)
+        n_in = present.sum(-1, keepdim=True).clamp(min=1.0)
+        pooled = table[seq].sum(2) / n_in  # mean of the basket's item vectors
+        x = pooled * math.sqrt(p.shape[1]) + self.pos_emb.weight[-length:][None]
         x = self.in_drop(x)
-        pad = seq == 0
+        pad = seq[:, :, 0] == 0
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=seq.device), 1)
         blocked = causal[None] | pad[:, None, :]
         blocked = blocked & ~torch.eye(length, dtype=torch.bool, device=seq.device)[None]
@@ -136,33 +159,64 @@ class SequentialNet(nn.Module):
         return q, self.user_bias(q).squeeze(-1)
 
 
-def _chunks(seqs: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut each history into windows of max_len + 1 items -> (inputs, targets) tokens,
-    left-padded [n_chunks, max_len]. Windows tile the history from its end."""
+def _units(baskets: list[np.ndarray], as_lines: bool) -> list[np.ndarray]:
+    """A customer's positions: their baskets, or (as_lines) every line on its own."""
+    if not as_lines:
+        return baskets
+    return [np.array([i]) for b in baskets for i in b]
+
+
+def _fill(row: np.ndarray, items: np.ndarray, rng: np.random.Generator | None) -> None:
+    """Write item tokens (index + 1) into a fixed-width row, a random subset if too many."""
+    if len(items) > len(row):
+        items = rng.choice(items, len(row), replace=False) if rng is not None else items[: len(row)]
+    row[: len(items)] = items + 1
+
+
+def _chunks(
+    seqs: list[list[np.ndarray]], max_len: int, width: int, n_targets: int, new_only: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut each customer's basket sequence into windows of ``max_len`` positions ->
+    (inputs int32 [n_chunks, max_len, width], targets int32 [n_chunks, max_len, n_targets]);
+    left-padded, windows tile the history from its end. The target of position t is the next
+    basket's items (only those not in any earlier basket when ``new_only``)."""
     inputs, targets = [], []
-    for s in seqs:
-        tokens = s + 1
-        end = len(tokens)
+    for baskets in seqs:
+        n = len(baskets)
+        if n < 2:
+            continue
+        tgt_sets = []
+        seen: set[int] = set()
+        for b in baskets:
+            tgt_sets.append(np.array([i for i in b.tolist() if i not in seen], np.int64) if new_only else b)
+            seen.update(b.tolist())
+        end = n  # positions 0..n-2 predict baskets 1..n-1
         while end > 1:
-            window = tokens[max(0, end - max_len - 1) : end]
-            inp = np.zeros(max_len, np.int64)
-            tgt = np.zeros(max_len, np.int64)
-            inp[max_len - len(window) + 1 :] = window[:-1]
-            tgt[max_len - len(window) + 1 :] = window[1:]
-            inputs.append(inp)
-            targets.append(tgt)
+            lo = max(0, end - 1 - max_len)
+            positions = range(lo, end - 1)
+            inp = np.zeros((max_len, width), np.int32)
+            tgt = np.zeros((max_len, n_targets), np.int32)
+            offset = max_len - len(positions)
+            for r, pos in enumerate(positions):
+                _fill(inp[offset + r], baskets[pos], rng)
+                _fill(tgt[offset + r], tgt_sets[pos + 1], rng)
+            if tgt.any():
+                inputs.append(inp)
+                targets.append(tgt)
             end -= max_len
     if not inputs:
-        return np.zeros((0, max_len), np.int64), np.zeros((0, max_len), np.int64)
+        return np.zeros((0, max_len, width), np.int32), np.zeros((0, max_len, n_targets), np.int32)
     return np.stack(inputs), np.stack(targets)
 
 
-def _pad_histories(histories: list, max_len: int) -> np.ndarray:
-    out = np.zeros((len(histories), max_len), np.int64)
+def _pad_histories(histories: list[list[np.ndarray]], max_len: int, width: int) -> np.ndarray:
+    """Latest ``max_len`` baskets of each customer -> int32 [n, max_len, width] tokens."""
+    out = np.zeros((len(histories), max_len, width), np.int32)
     for r, h in enumerate(histories):
-        h = np.asarray(h, dtype=np.int64)[-max_len:]
-        if len(h):
-            out[r, max_len - len(h) :] = h + 1
+        h = h[-max_len:]
+        offset = max_len - len(h)
+        for j, b in enumerate(h):
+            _fill(out[r, offset + j], np.asarray(b, np.int64)[-width:], None)
     return out
 
 
@@ -187,6 +241,20 @@ class Sequential(Recommender):
         finally:
             torch.set_num_threads(threads)
 
+    def _sizes(self, train: Dataset, seqs: list[list[np.ndarray]]) -> tuple[int, int, int]:
+        """(dim, max_len, basket width) sized by the device and the data: no longer windows
+        or wider baskets than 95% of the customers / baskets need."""
+        cfg = self.config
+        dim = cfg.dim or (128 if self.device.type == "cuda" else 64)
+        lens = np.array([len(x) for x in seqs if len(x)], np.int64)
+        max_len = int(min(cfg.max_len, max(4, np.percentile(lens, 95) if len(lens) else 4)))
+        sizes = np.array([len(b) for x in seqs for b in x], np.int64)
+        width = int(min(cfg.max_basket_items, max(1, np.percentile(sizes, 95) if len(sizes) else 1)))
+        return int(dim), max_len, width
+
+    def _sequences(self, ds: Dataset) -> list[list[np.ndarray]]:
+        return [_units(b, not self.config.baskets) for b in ds.basket_sequences()]
+
     def _fit_loop(
         self,
         train: Dataset,
@@ -202,15 +270,21 @@ class Sequential(Recommender):
         self.device = resolve_device(cfg.device)
         text = item_embeddings if (cfg.use_text and item_embeddings is not None) else None
         self._text_dim = 0 if text is None else int(text.shape[1])
-        net = SequentialNet(train.n_items, self._text_dim, cfg)
+        prep_started = time.perf_counter()
+        seqs = self._sequences(train)
+        self._dim, self._max_len, self._width = self._sizes(train, seqs)
+        net = SequentialNet(train.n_items, self._text_dim, cfg, self._dim, self._max_len)
         has_events = train.item_counts() > 0
         net.id_mask.copy_(torch.from_numpy(has_events.astype(np.float32)))
         if text is not None:
             net.text.copy_(torch.from_numpy(np.asarray(text, dtype=np.float32)))
         self._net = net.to(self.device)
         self._table = None
+        self._hist = _pad_histories(seqs, self._max_len, self._width)
+        self._cold = (train.item_counts() < cfg.cold_threshold) if text is not None and cfg.cold_blend else None
 
-        inputs, targets = _chunks(train.sequences(), cfg.max_len)
+        inputs, targets = _chunks(seqs, self._max_len, self._width, cfg.max_targets, cfg.new_items_only, rng)
+        prep_seconds = time.perf_counter() - prep_started
         sampled = train.n_items > cfg.full_softmax_max_items
         softmax_mask = torch.zeros(train.n_items, device=self.device)
         softmax_mask[torch.from_numpy(~has_events)] = float("-inf")
@@ -221,23 +295,26 @@ class Sequential(Recommender):
         eval_targets = None
         if valid is not None and len(valid) and cfg.fixed_epochs is None:
             eval_targets = np.asarray(valid, dtype=np.int64).reshape(-1, 2)
-            if len(eval_targets) > cfg.max_eval_users:
-                pick = rng.choice(len(eval_targets), cfg.max_eval_users, replace=False)
-                eval_targets = eval_targets[np.sort(pick)]
+            users = np.unique(eval_targets[:, 0])
+            if len(users) > cfg.max_eval_users:
+                keep = rng.choice(users, cfg.max_eval_users, replace=False)
+                eval_targets = eval_targets[np.isin(eval_targets[:, 0], keep)]
         n_epochs = cfg.fixed_epochs or cfg.max_epochs
         # Small datasets: shrink the batch so an epoch is still >= ~min_steps_per_epoch steps.
         batch_size = int(min(cfg.batch_size, max(16, len(inputs) // cfg.min_steps_per_epoch)))
         best = (-1.0, 0, None)  # (ndcg, epoch, state)
         started = time.perf_counter()
         history = []
+        step_seconds = eval_seconds = 0.0
         for epoch in range(1, n_epochs + 1):
             net.train()
             order = rng.permutation(len(inputs))
             total, n_batches = 0.0, 0
+            t_epoch = time.perf_counter()
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                seq = torch.from_numpy(inputs[idx]).to(self.device)
-                tgt = torch.from_numpy(targets[idx]).to(self.device)
+                seq = torch.from_numpy(inputs[idx].astype(np.int64)).to(self.device)
+                tgt = torch.from_numpy(targets[idx].astype(np.int64)).to(self.device)
                 with autocast_context(self.device):
                     loss = self._loss(net, seq, tgt, softmax_mask, sampled, warm_items)
                 opt.zero_grad(set_to_none=True)
@@ -248,11 +325,14 @@ class Sequential(Recommender):
                 scaler.update()
                 total += float(loss.detach())
                 n_batches += 1
+            step_seconds += time.perf_counter() - t_epoch
             info = {"epoch": epoch, "loss": total / max(n_batches, 1),
                     "seconds": round(time.perf_counter() - started, 2)}
             self._table = None
             if eval_targets is not None:
+                t_eval = time.perf_counter()
                 metrics = evaluate(self, train, eval_targets, k=10, with_coverage=False)
+                eval_seconds += time.perf_counter() - t_eval
                 info["valid_ndcg"] = metrics["ndcg@10"]
                 info["valid_hr"] = metrics["hr@10"]
                 if metrics["ndcg@10"] > best[0]:
@@ -273,44 +353,59 @@ class Sequential(Recommender):
             net.load_state_dict(best[2])
         net.eval()
         self._table = None
+        n_ep = max(len(history), 1)
         self.fit_info = {"best_epoch": best[1], "best_valid_ndcg": best[0] if best[0] >= 0 else None,
                          "epochs_run": len(history), "text_dim": self._text_dim,
+                         "dim": self._dim, "max_len": self._max_len, "width": self._width,
                          "train_seconds": round(time.perf_counter() - started, 2),
-                         "n_chunks": int(len(inputs)), "sampled_softmax": bool(sampled)}
+                         "prep_seconds": round(prep_seconds, 2),
+                         "seconds_per_epoch_steps": round(step_seconds / n_ep, 2),
+                         "seconds_per_epoch_validation": round(eval_seconds / n_ep, 2),
+                         "n_chunks": int(len(inputs)), "positions": int((inputs[:, :, 0] > 0).sum()),
+                         "sampled_softmax": bool(sampled), "device": str(self.device)}
 
     def _loss(self, net: SequentialNet, seq: torch.Tensor, tgt: torch.Tensor,
               softmax_mask: torch.Tensor, sampled: bool, warm_items: torch.Tensor) -> torch.Tensor:
+        """Multi-label softmax: every target item of a position against the catalogue (or shared
+        sampled negatives), averaged over all (position, target) pairs."""
         cfg = self.config
         p, b = net.item_table()
         h = net.encode(seq, p)
-        valid = tgt > 0
-        h, t = h[valid], tgt[valid] - 1  # [N, d], [N]
-        b_u = net.user_bias(h).squeeze(-1)
-        pos_logit = (h * p[t]).sum(-1) + b[t]
+        valid = tgt[:, :, 0] > 0
+        h, t = h[valid], tgt[valid] - 1  # [N, d], [N, T] (-1 = no target)
+        has = t >= 0
+        t_safe = t.clamp(min=0)
+        pos_logit = (h[:, None, :] * p[t_safe]).sum(-1) + b[t_safe]  # [N, T]
         if not sampled:
             # -inf bias for items without training events: out of the softmax, for free
             logits = (h @ p.T + (b + softmax_mask)).float()
-            ce = F.cross_entropy(logits, t)
+            lse = torch.logsumexp(logits, dim=1, keepdim=True)
+            nll = lse - logits.gather(1, t_safe)
         else:
-            # shared uniform negatives over items with events; accidental hits masked
             neg = warm_items[torch.randint(0, len(warm_items), (cfg.n_negatives,), device=h.device)]
-            neg_logits = (h @ p[neg].T + b[neg]).float()
-            neg_logits = neg_logits.masked_fill(neg[None] == t[:, None], float("-inf"))
-            logits = torch.cat([pos_logit.float()[:, None], neg_logits], dim=1)
-            ce = F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=h.device))
+            neg_lse = torch.logsumexp((h @ p[neg].T + b[neg]).float(), dim=1, keepdim=True)
+            pos = pos_logit.float()
+            nll = torch.logaddexp(pos, neg_lse) - pos
+        ce = (nll * has).sum() / has.sum().clamp(min=1)
         if cfg.bce_weight <= 0:
             return ce
-        neg1 = torch.randint(0, net.n_items, (len(t),), device=h.device)
+        b_u = net.user_bias(h).squeeze(-1)
+        first = pos_logit[:, 0]
+        neg1 = torch.randint(0, net.n_items, (len(h),), device=h.device)
         neg_logit = (h * p[neg1]).sum(-1) + b[neg1]
         bce = F.binary_cross_entropy_with_logits(
-            torch.cat([pos_logit + b_u, neg_logit + b_u]).float(),
-            torch.cat([torch.ones_like(pos_logit), torch.zeros_like(neg_logit)]).float(),
+            torch.cat([first + b_u, neg_logit + b_u]).float(),
+            torch.cat([torch.ones_like(first), torch.zeros_like(neg_logit)]).float(),
         )
         return ce + cfg.bce_weight * bce
 
     # -------------------------------------------------------------- scoring
     def _set_histories(self, ds: Dataset) -> None:
-        self._hist = _pad_histories(ds.sequences(), self.config.max_len)
+        if hasattr(self, "_max_len"):
+            self._hist = _pad_histories(self._sequences(ds), self._max_len, self._width)
+
+    def _forget_user_rows(self, rows: np.ndarray) -> None:
+        self._hist[rows] = 0  # 0 is padding: an empty history
 
     def _item_table(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._table is None:
@@ -327,7 +422,7 @@ class Sequential(Recommender):
         p, b = self._item_table()
         out = np.empty((len(tokens), self.n_items), dtype=np.float32)
         for start in range(0, len(tokens), batch_size):
-            seq = torch.from_numpy(tokens[start : start + batch_size]).to(self.device)
+            seq = torch.from_numpy(tokens[start : start + batch_size].astype(np.int64)).to(self.device)
             with autocast_context(self.device):
                 q, b_u = net.user_vectors(seq, p)
             s = q.float() @ p.T + b[None] + b_u.float()[:, None]
@@ -335,10 +430,46 @@ class Sequential(Recommender):
         return out
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._score_tokens(self._hist[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))])
+        tokens = self._hist[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))]
+        return self._blend_cold(self._score_tokens(tokens), tokens)
+
+    @torch.no_grad()
+    def _blend_cold(self, scores: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Cold items take the model score of the warm item at their text-similarity rank."""
+        cold = getattr(self, "_cold", None)
+        if cold is None or not cold.any() or cold.all():
+            return scores
+        text = self._net.text.float()
+        unit = text / text.norm(dim=1, keepdim=True).clamp(min=1e-9)
+        flat = tokens.reshape(len(tokens), -1)
+        histories = [row[row > 0][::-1][: self.config.text_history] - 1 for row in flat]
+        prof = torch.zeros(len(tokens), unit.shape[1], device=unit.device)
+        for r, h in enumerate(histories):
+            if len(h):
+                prof[r] = unit[torch.from_numpy(h.astype(np.int64)).to(unit.device)].mean(0)
+        cos = prof @ unit.T  # [n, n_items]
+        cold_t = torch.from_numpy(cold).to(unit.device)
+        warm_cos = torch.sort(cos[:, ~cold_t], dim=1).values
+        s = torch.from_numpy(scores).to(unit.device)
+        warm_scores = torch.sort(s[:, ~cold_t], dim=1).values
+        pos = torch.searchsorted(warm_cos.contiguous(), cos[:, cold_t].contiguous())  # warm items below
+        pos = pos.clamp(max=warm_scores.shape[1] - 1)
+        s[:, cold_t] = torch.gather(warm_scores, 1, pos) - 1e-4  # just below that warm item
+        has_profile = prof.abs().sum(1) > 0
+        out = torch.where(has_profile[:, None], s, torch.from_numpy(scores).to(unit.device))
+        return out.cpu().numpy()
 
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
-        return self._score_tokens(_pad_histories(histories, self.config.max_len))
+        """Untimed histories (item indices, oldest first): each item is a basket of its own."""
+        seqs = [[np.array([i]) for i in h] for h in histories]
+        tokens = _pad_histories(seqs, self._max_len, self._width)
+        return self._blend_cold(self._score_tokens(tokens), tokens)
+
+    def score_basket_histories(self, histories: list[list[list[int]]]) -> np.ndarray:
+        """Histories as baskets (lists of item indices), oldest basket first."""
+        seqs = [_units([np.asarray(b, np.int64) for b in h], not self.config.baskets) for h in histories]
+        tokens = _pad_histories(seqs, self._max_len, self._width)
+        return self._blend_cold(self._score_tokens(tokens), tokens)
 
     def to(self, device: str | torch.device) -> Sequential:
         """Move the network to ``device`` (resolved like everywhere else) for scoring."""
@@ -349,10 +480,13 @@ class Sequential(Recommender):
 
     # ---------------------------------------------------------- persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {"hist": self._hist}
+        cold = getattr(self, "_cold", None)
+        return {"hist": self._hist, "cold": np.zeros(0, bool) if cold is None else cold}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._hist = arrays["hist"]
+        cold = arrays.get("cold")
+        self._cold = cold if cold is not None and len(cold) else None
 
     def _save_extra(self, path: Path) -> None:
         torch.save({k: v.detach().cpu() for k, v in self._net.state_dict().items()}, path / "model.pt")
@@ -363,7 +497,9 @@ class Sequential(Recommender):
         except ValueError:  # trained on a GPU box, served on a CPU one
             self.device = torch.device("cpu")
         self._text_dim = int(self.fit_info.get("text_dim", 0))
-        net = SequentialNet(self.n_items, self._text_dim, self.config)
+        self._dim, self._max_len = int(self.fit_info["dim"]), int(self.fit_info["max_len"])
+        self._width = int(self.fit_info["width"])
+        net = SequentialNet(self.n_items, self._text_dim, self.config, self._dim, self._max_len)
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         net.load_state_dict(state)
         self._net = net.to(self.device).eval()

@@ -4,6 +4,7 @@ from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError
 
+from crm.csv_safety import csv_row
 from recommendations.models import Recommendation
 from recommendations.selectors import model_version_active
 from recommendations.services.export import NO_ACTIVE, recommendations_export_rows
@@ -53,6 +54,6 @@ class Command(BaseCommand):
             writer = csv.writer(stream)
             writer.writerow(["customer_id", "rank", "item_id", "score"])
             for row in rows:
-                writer.writerow(row)
+                writer.writerow(csv_row(row))  # ids starting = + - @ cannot become formulas
                 n += 1
         self.stderr.write(f"Wrote {n} rows to {out}.")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations.models import ModelVersion
+from recommendations.models import ModelVersion, Recommendation
 from recommendations.services.scoring import model_version_rescore
 
 
@@ -40,6 +40,9 @@ class Command(BaseCommand):
         if scored is None:
             self.stdout.write("Scoring queued; the new version activates when every shard is done.")
             return
-        n = scored.recommendations.count()
+        discover = scored.recommendations.filter(list=Recommendation.List.DISCOVER).count()
+        again = scored.recommendations.filter(list=Recommendation.List.BUY_AGAIN).count()
         customers = scored.recommendations.values("customer_id").distinct().count()
-        self.stdout.write(self.style.SUCCESS(f"v{scored.pk}: {n} recommendations for {customers} customers; active."))
+        self.stdout.write(self.style.SUCCESS(
+            f"v{scored.pk}: {discover} discover + {again} buy-again recommendations for {customers} customers; active."
+        ))

@@ -100,3 +100,21 @@ def test_unknown_parameter_is_a_clear_error():
         make_recommender("ease", {"lambda_": 3})
     with pytest.raises(ValueError, match="Unknown algorithm"):
         make_recommender("als")
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_forget_users_erases_per_customer_state(name, fitted, tmp_path):
+    """Erasure: the customer's key, seen row and history are gone from the saved artefact; others score as before."""
+    model = load_recommender(fitted[name].save(tmp_path / "before"))  # a copy: the module fixture stays intact
+    erased, kept = model.user_keys[3], np.array([0, 1, 2, 4])
+    before = model.score(kept)
+    assert model.seen_mask_rows(np.array([3])).nnz > 0
+    # when
+    assert model.forget_users({erased, "no-such-customer"}) == 1
+    reloaded = load_recommender(model.save(tmp_path / "after"))
+    # then
+    assert erased not in reloaded.user_keys and reloaded.user_keys[3] == ""
+    assert reloaded.seen_mask_rows(np.array([3])).nnz == 0
+    np.testing.assert_allclose(reloaded.score(np.array([3])), reloaded.score_histories([[]]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reloaded.score(kept), before, rtol=1e-5, atol=1e-5)
+    assert not np.isin(np.asarray(reloaded.user_keys), [erased]).any()

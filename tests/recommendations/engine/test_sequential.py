@@ -87,3 +87,25 @@ def test_explicit_missing_device_fails_clearly(bad, clusters_split):
         pytest.skip("machine has 100 GPUs")
     with pytest.raises(ValueError, match="cuda"):
         make_recommender("sequential", {**FAST_SEQUENTIAL, "device": bad}).fit(clusters_split.train)
+
+
+def test_basket_positions_and_discover_targets():
+    """One position per order (its lines pooled), and the targets of a position are the next
+    order's items the customer never bought: the loss cannot reward re-predicting a purchase."""
+    from recommendations.engine.models.sequential import _chunks
+
+    baskets = [np.array([0, 1, 2]), np.array([1, 3]), np.array([0, 4, 5])]
+    inputs, targets = _chunks([baskets], max_len=4, width=3, n_targets=3, new_only=True,
+                              rng=np.random.default_rng(0))
+    assert inputs.shape == (1, 4, 3) and targets.shape == (1, 4, 3)
+    # two positions (orders 1 and 2 predict orders 2 and 3), left-padded
+    assert (inputs[0, :2] == 0).all()
+    assert sorted(inputs[0, 2][inputs[0, 2] > 0] - 1) == [0, 1, 2]
+    assert sorted(targets[0, 2][targets[0, 2] > 0] - 1) == [3]  # item 1 was bought before
+    assert sorted(targets[0, 3][targets[0, 3] > 0] - 1) == [4, 5]  # item 0 was bought before
+
+
+def test_plain_sasrec_is_the_same_model_without_baskets(clusters_split):
+    seq = make_recommender("sequential", {**FAST_SEQUENTIAL, "max_epochs": 1, "baskets": False,
+                                          "use_text": False}).fit(clusters_split.train)
+    assert seq.fit_info["positions"] >= clusters_split.train.n_events - 2 * clusters_split.train.n_users

@@ -38,7 +38,13 @@ def test_auto_selects_on_validation_and_reports_everything(clusters, cluster_one
     assert metrics["test_hr@10"] > 0.5 and metrics["valid_ndcg@10"] > 0.3
     assert {"train_seconds", "score_seconds", "refit_seconds"} <= set(metrics["timings"])
     json.dumps(metrics)  # plain JSON for the model-version row
-    assert {e["stage"] for e in events} >= {"select", "fit"}
+    # the chosen candidate is not fit twice: selection's model is evaluated, then refit on all data
+    assert {e["stage"] for e in events} >= {"select"} and "fit" not in {e["stage"] for e in events}
+    discover = metrics["tasks"]["discover"]
+    assert discover["ndcg@10"] == metrics["test_ndcg@10"] and discover["ndcg@10_se"] > 0
+    assert {"popularity", "ease", "sequential"} == set(discover["baselines"])
+    verdicts = [c["verdict"] for c in metrics["selection"]]
+    assert sum(v.startswith("reference") for v in verdicts) == 1
     # the final model scores every customer from their full history and is calibrated
     probs = model.probability(model.score(np.arange(ds.n_users)))
     assert probs.shape == (ds.n_users, ds.n_items)

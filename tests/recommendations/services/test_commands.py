@@ -6,6 +6,8 @@ task queued ``on_commit`` runs (eagerly) inside the command, as it does for a us
 
 import csv
 import json
+import re
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -128,6 +130,10 @@ def test_export_the_buy_again_list(transactional_db, shop, tmp_path):
     discover, again = tmp_path / "discover.csv", tmp_path / "again.csv"
     call_command("export_recommendations", "--k", "10", str(discover))
     call_command("export_recommendations", "--k", "10", "--list", "buy-again", str(again))
+    out = StringIO()
+    call_command("score", stdout=out)
+    # one buy-again row per product each customer bought (3 to 5 each: 96)
+    assert re.search(r"v\d+: \d+ discover \+ 96 buy-again recommendations for 24 customers", out.getvalue())
     rows = _csv(again)
     assert list(rows[0]) == ["customer_id", "rank", "item_id", "score"]
     bought = {}
@@ -161,7 +167,14 @@ def test_exclude_seen_covers_the_whole_history_not_only_the_model_input(transact
 
 
 def test_export_list_errors_are_clear(transactional_db, shop, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from recommendations.engine.models import BUY_AGAIN_DIR
+
     call_command("train", "--algorithm", "popularity", "--activate")
+    # a version trained before buy-again lists existed
+    shutil.rmtree(Path(model_version_active().artifact_path) / BUY_AGAIN_DIR)
     with pytest.raises(CommandError, match="no buy-again ranker"):
         call_command("export_recommendations", "--list", "buy-again", str(tmp_path / "x.csv"))
     assert not (tmp_path / "x.csv").exists()

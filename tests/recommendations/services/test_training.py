@@ -50,6 +50,7 @@ def test_activate_forces_promotion(shop):
 
 
 def test_auto_picks_best_on_validation(shop, settings):
+    """itemknn beats popularity on these planted tastes by more than two standard errors."""
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "itemknn"]}
     run = _run("auto")
     assert run.model_version.algorithm == "itemknn"
@@ -110,3 +111,85 @@ def test_auto_survives_a_failing_candidate(shop, settings, monkeypatch):
     assert run.model_version.algorithm == "itemknn"
     assert "ease failed and is skipped" in run.log
     assert run.model_version.metrics["candidates"]["ease"]["ndcg@10"] is None
+
+
+def test_sqlite_lock_is_per_database(shop):
+    """Another database of the same checkout training (its lock file held) does not block this one."""
+    import fcntl
+
+    from recommendations.services.locks import training_lock_path
+
+    other = training_lock_path("/srv/other-checkout-db.sqlite3")
+    assert other != training_lock_path() and other.parent == training_lock_path().parent
+    other.parent.mkdir(parents=True, exist_ok=True)
+    with open(other, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "the benchmark database is training"
+        run = _run("popularity")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_busy_train_command_is_a_one_line_error(transactional_db, shop):
+    """A second concurrent `train` used to end in a Celery Retry traceback; now a CommandError."""
+    from django.core.management import CommandError, call_command
+
+    with training_lock(), pytest.raises(CommandError) as error:
+        call_command("train", "--algorithm", "popularity")
+    assert str(error.value) == "Another training run is in progress; try again when it has finished."
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.FAILED and "in progress" in run.error
+
+
+def test_api_training_without_broker_answers_202_and_trains_after_the_response(transactional_db, shop):
+    """POST /training-runs used to train inside the request (minutes); now 202 at once, then a thread trains."""
+    import threading
+
+    from rest_framework.test import APIClient
+
+    from crm.services import api_key_create
+
+    _, raw_key = api_key_create(name="ops", scopes=["admin"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    # when
+    response = client.post("/api/v1/training-runs", {"algorithm": "popularity", "activate": True}, format="json")
+    # then
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    worker = next((t for t in threading.enumerate() if t.name == f"training-run-{body['id']}"), None)
+    if worker is not None:
+        worker.join(timeout=120)
+    run = TrainingRun.objects.get(pk=body["id"])
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert model_version_active() == run.model_version
+
+
+def test_every_run_saves_the_buy_again_ranker_and_per_task_metrics(shop):
+    """Both lists are measured on their own task, with standard errors; the ranker lies next to
+    the discover model so serving can write the buy_again list."""
+    from recommendations.engine.models import BuyAgain, load_buy_again
+
+    # when
+    version = _run("popularity").model_version
+    # then
+    tasks = version.metrics["tasks"]
+    assert set(tasks) == {"discover", "buy_again"}
+    discover = tasks["discover"]
+    assert {"ndcg@10", "ndcg@10_se", "hr@10", "mrr", "mrr_se", "n_targets"} <= set(discover)
+    assert discover["ndcg@10"] == version.metrics["test"]["ndcg@10"]  # flat keys mean discover
+    assert {"frequency", "recency", "buy_again"} == set(tasks["buy_again"]["baselines"])
+    ranker = load_buy_again(version.artifact_path)
+    assert isinstance(ranker, BuyAgain) and ranker.n_items == len(shop["items"])
+
+
+def test_auto_keeps_the_reference_unless_a_challenger_beats_it_beyond_noise(shop, settings):
+    """Selection is the engine's rule: the logged verdict names the reference and the margin."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "ease", "itemknn"]}
+    run = _run("auto")
+    candidates = run.model_version.metrics["candidates"]
+    verdicts = {name: c["verdict"] for name, c in candidates.items()}
+    assert sum(v.startswith("reference") for v in verdicts.values()) == 1
+    chosen = run.model_version.algorithm
+    assert chosen in {"popularity", "ease"} or verdicts[chosen].startswith("beats")
+    assert all(c["ndcg@10_se"] is not None for c in candidates.values())
+    assert "selected" in run.log

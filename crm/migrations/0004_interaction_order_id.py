@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0002_api_key'),
+        ('crm', '0003_consent_events_and_erasure_tombstones'),
     ]
 
     operations = [
