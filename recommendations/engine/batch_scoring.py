@@ -144,8 +144,10 @@ class FactorScorer:
 
 
 class SequentialScorer:
-    """The transformer of ``engine.models.Sequential``: ``b_u + b_i + <q_u, p_i>`` from the last
-    ``max_len`` items, the item table computed once."""
+    """The transformer of ``engine.models.Sequential``: ``b_u + b_i + <q_u, p_i>`` from the latest
+    positions, the item table computed once. Like ``Sequential.score_histories``, each history item
+    is a position of its own (a one-item basket), and cold items (no training events) take the
+    model's text-based blend when the model has some."""
 
     def __init__(self, model, device: str | torch.device | None = None) -> None:
         if device is not None:
@@ -155,15 +157,30 @@ class SequentialScorer:
         self.n_items = model.n_items
         p, b = model._item_table()
         self.p, self.b = p.float().contiguous(), b.float().contiguous()
+        self.max_len = int(getattr(model, "_max_len", model.config.max_len))
+        self.width = getattr(model, "_width", None)  # basket-token models: [B, L, width]
+        cold = getattr(model, "_cold", None)
+        self.blend_cold = cold is not None and bool(np.any(cold)) and not bool(np.all(cold))
+
+    def tokens(self, histories: PackedHistories) -> np.ndarray:
+        flat = histories.last_tokens(self.max_len)
+        if self.width is None:
+            return flat
+        tokens = np.zeros((len(flat), self.max_len, int(self.width)), dtype=np.int64)
+        tokens[:, :, 0] = flat
+        return tokens
 
     def block(self, histories: PackedHistories) -> torch.Tensor:
         net = self.model._net
         net.eval()
-        tokens = torch.as_tensor(histories.last_tokens(self.model.config.max_len), device=self.device)
+        tokens = self.tokens(histories)
         with autocast_context(self.device):
-            q, b_u = net.user_vectors(tokens, self.p)
+            q, b_u = net.user_vectors(torch.as_tensor(tokens, device=self.device), self.p)
             s = q @ self.p.T
-        return s.float() + self.b[None] + b_u.float()[:, None]
+        s = s.float() + self.b[None] + b_u.float()[:, None]
+        if self.blend_cold:  # the model's own (CPU, per row) cold-item blend, for identical results
+            s = torch.as_tensor(self.model._blend_cold(s.cpu().numpy(), tokens), device=self.device)
+        return s
 
 
 class RecommenderScorer:
