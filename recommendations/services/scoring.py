@@ -22,15 +22,17 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 
 from crm.models import Customer, Feedback, Interaction, Item
 
 from ..conf import recommendations_settings
+from ..engine.batch_scoring import PackedHistories, score_batches, scorer_for
 from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
 from ..reasons import buy_again_reason
+from .bulk_write import recommendations_replace
 from .embedding import item_embedding_matrix
+from .partitions import recommendation_versions_prune, version_storage_attach
 from .registry import model_version_activate
 
 logger = logging.getLogger(__name__)
@@ -231,15 +233,16 @@ def _discover_rows(
 
     rows: list[Recommendation] = []
     todo = [(cid, country) for cid, country in customers if cid in histories]
-    for start in range(0, len(todo), 256):
-        batch = todo[start : start + 256]
-        seqs = [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in batch]
-        scores = model.score_histories(seqs).astype(np.float32, copy=True)
-        scores[:, ~available] = -np.inf
-        for row, (cid, _) in enumerate(batch):
-            drop = rejected.get(cid, set()) | history.done.get(cid, set())
-            scores[row, [index[i] for i in drop if i in index]] = -np.inf
-        top_items, top_scores = top_k(scores, min(k, model.n_items))
+    # histories and exclusions packed once; scored in large batches with top-k on the device
+    packed = PackedHistories.from_lists(
+        [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in todo])
+    exclude = PackedHistories.from_lists([
+        [index[i] for i in rejected.get(cid, set()) | history.done.get(cid, set()) if i in index]
+        for cid, _ in todo])
+    for scored in score_batches(scorer_for(model), packed, min(k, model.n_items), exclude=exclude,
+                                allowed=available):
+        batch = [todo[r] for r in scored.rows]
+        top_items, top_scores = scored.items, scored.scores
         probabilities = model.probability(top_scores)
         for row, (cid, country) in enumerate(batch):
             finite = np.isfinite(top_scores[row])
@@ -326,9 +329,7 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int, now: f
     rows = _discover_rows(version, customers, history, rejected)
     n_discover = len(rows)
     rows += _buy_again_rows(version, customers, history, rejected, time.time() if now is None else now)
-    with transaction.atomic():
-        Recommendation.objects.filter(model_version=version, customer_id__gte=lo, customer_id__lte=hi).delete()
-        Recommendation.objects.bulk_create(rows, batch_size=5000)
+    recommendations_replace(version_id=version.pk, lo=lo, hi=hi, rows=rows)
     logger.info(
         "v%s: scored customers %s..%s, %d discover + %d buy-again rows",
         version.pk, lo, hi, n_discover, len(rows) - n_discover,
@@ -338,10 +339,12 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int, now: f
 
 def model_version_scored(*, version: ModelVersion, activate: bool) -> ModelVersion:
     """All shards are written: mark the version ready and, if asked, make it the active one."""
+    version_storage_attach(version.pk)
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.READY)
     version.refresh_from_db()
     if activate:
         version = model_version_activate(version=version)
+        recommendation_versions_prune()
     return version
 
 

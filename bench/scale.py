@@ -1,0 +1,230 @@
+"""Scale: score and store every customer's top-50 into PostgreSQL, next to the machine's own floors.
+
+Run:  python bench/scale.py [--customers 1000000] [--items 10000] [--dim 64] [--k 50]
+      (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/scale_bench; created if missing)
+
+1. Creates ``--customers`` customers and ``--items`` items with set-based SQL (not timed; reused
+   when the counts already match), a random float32 item table ``[items, dim]`` and ``--history``
+   random items per customer, packed into int32 CSR arrays.
+2. The pipeline (timed): ``engine.batch_scoring.score_batches`` with an item-pooling factor scorer
+   (user vector = mean of the history's item vectors; ``b_i + <q_u, p_i>``), history items excluded,
+   top-``k`` on the device, each batch encoded to binary COPY and streamed by the writer thread into
+   the version's own table while the next batch is scored; then ``ATTACH PARTITION`` (builds the
+   unique index, validates foreign keys). Reports wall time, rows/s, customers/s and peak RSS.
+3. The floors, measured in the same run on a sample: a bare float32 ``[batch, dim] @ [dim, items]``
+   matmul (the compute floor), the scorer alone (matmul + masking + top-k, no database) and a bare
+   binary COPY of the same rows into a plain table (the write floor).
+Writes ``bench/results/scale-<customers>.json``. Stored reasons are empty here (the product's reason
+text is per customer and measured by the ``score`` command, not by this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scale_bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _ensure_database(url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def catalogue(n_customers: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Customer and item ids (created with generate_series when the counts differ)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM crm_customer")
+        n_c = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM crm_item")
+        n_i = cur.fetchone()[0]
+        if (n_c, n_i) != (n_customers, n_items):
+            cur.execute("TRUNCATE recommendations_recommendation, recommendations_modelversion, crm_interaction, "
+                        "crm_feedback, crm_item, crm_customer RESTART IDENTITY CASCADE")
+            cur.execute(
+                """INSERT INTO crm_customer (external_id, email, first_name, last_name, country, attributes,
+                       email_opt_in, created_at, updated_at)
+                   SELECT 'c' || g, 'c' || g || '@example.com', '', '', 'DE', '{}'::jsonb, true, now(), now()
+                   FROM generate_series(1, %s) g""", [n_customers])
+            cur.execute(
+                """INSERT INTO crm_item (sku, title, description, category, tags, price, currency, url, image_url,
+                       active, in_stock, attributes, created_at, updated_at)
+                   SELECT 'SKU' || g, 'Product ' || g, '', 'cat' || (g %% 20), '[]'::jsonb, 5, 'EUR', '', '',
+                          true, true, '{}'::jsonb, now(), now()
+                   FROM generate_series(1, %s) g""", [n_items])
+            cur.execute("ANALYZE crm_customer; ANALYZE crm_item")
+        cur.execute("SELECT id FROM crm_customer ORDER BY id")
+        customers = np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+        cur.execute("SELECT id FROM crm_item ORDER BY id")
+        items = np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+    return customers, items
+
+
+def _block(scored, customer_ids, item_ids, k):
+    from recommendations.services.bulk_write import RecommendationBlock
+
+    top_items, top_scores = scored.items, scored.scores
+    return RecommendationBlock.from_top_k(
+        "discover", customer_ids[scored.rows], item_ids[top_items], top_scores,
+        probabilities=1.0 / (1.0 + np.exp(-np.clip(top_scores, -30, 30))),
+    )
+
+
+def floors(scorer, packed, customer_ids, item_ids, k: int, batch: int, sample: int) -> dict:
+    """Bare matmul, scorer alone, and bare COPY on ``sample`` customers."""
+    from django.db import connection, transaction
+
+    from recommendations.engine.batch_scoring import score_batches
+    from recommendations.services.bulk_write import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, encode_copy_binary
+
+    n = min(sample, len(packed))
+    q = torch.randn(batch, scorer.p.shape[1])
+    with torch.inference_mode():
+        torch.mm(q, scorer.p.T)
+        started = time.perf_counter()
+        for _ in range(max(1, n // batch)):
+            torch.mm(q, scorer.p.T)
+        matmul = time.perf_counter() - started
+    matmul_rate = max(1, n // batch) * batch / matmul
+    started = time.perf_counter()
+    blocks = []
+    for scored in score_batches(scorer, packed, k, exclude=packed, rows=range(n), batch_size=batch):
+        blocks.append(_block(scored, customer_ids, item_ids, k))
+    scorer_rate = n / (time.perf_counter() - started)
+    payload = [encode_copy_binary(0, b) for b in blocks]
+    rows = sum(len(b) for b in blocks)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE copy_floor (LIKE recommendations_recommendation INCLUDING DEFAULTS) "
+                    "ON COMMIT DROP")
+        started = time.perf_counter()
+        with cur.cursor.copy(f"COPY copy_floor ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(COPY_HEADER)
+            for data in payload:
+                copy.write(data)
+            copy.write(COPY_TRAILER)
+        copy_seconds = time.perf_counter() - started
+    return {
+        "sample_customers": n,
+        "matmul_customers_per_s": round(matmul_rate),
+        "matmul_gflops": round(2 * matmul_rate * scorer.p.shape[0] * scorer.p.shape[1] / 1e9, 1),
+        "scorer_customers_per_s": round(scorer_rate),
+        "scorer_vs_matmul": round(scorer_rate / matmul_rate, 3),
+        "copy_rows_per_s": round(rows / copy_seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--history", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--floor-sample", type=int, default=50_000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from recommendations.engine.batch_scoring import FactorScorer, PackedHistories, score_batches
+    from recommendations.models import ModelVersion
+    from recommendations.services.bulk_write import RecommendationWriter
+    from recommendations.services.partitions import version_storage_attach
+
+    started = time.perf_counter()
+    customer_ids, item_ids = catalogue(args.customers, args.items)
+    setup_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    p = rng.normal(0, 1 / np.sqrt(args.dim), (args.items, args.dim)).astype(np.float32)
+    bias = rng.normal(0, 0.1, args.items).astype(np.float32)
+    n = len(customer_ids)
+    packed = PackedHistories(np.arange(n + 1, dtype=np.int64) * args.history,
+                             rng.integers(0, args.items, n * args.history, dtype=np.int32))
+    scorer = FactorScorer(p, bias, device="auto")
+    floor = floors(scorer, packed, customer_ids, item_ids, args.k, args.batch_size, args.floor_sample)
+    ModelVersion.objects.filter(algorithm="bench-scale").delete()
+    version = ModelVersion.objects.create(algorithm="bench-scale", status=ModelVersion.Status.SCORING,
+                                          device=str(scorer.device))
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    compute = 0.0
+    with RecommendationWriter(version.pk, int(customer_ids[0]), int(customer_ids[-1])) as writer:
+        batches = score_batches(scorer, packed, args.k, exclude=packed, batch_size=args.batch_size)
+        while True:
+            t = time.perf_counter()
+            scored = next(batches, None)
+            if scored is None:
+                break
+            block = _block(scored, customer_ids, item_ids, args.k)
+            compute += time.perf_counter() - t
+            writer.put(block)
+        rows = writer.rows
+    written = time.perf_counter() - started
+    version_storage_attach(version.pk)
+    total = time.perf_counter() - started
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_total_relation_size(%s)", [f"recommendations_recommendation_v{version.pk}"])
+        table_bytes = cur.fetchone()[0]
+    result = {
+        "customers": n, "items": args.items, "dim": args.dim, "k": args.k, "history": args.history,
+        "batch_size": args.batch_size, "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
+        "rows": rows,
+        "score_and_copy_seconds": round(written, 1),
+        "attach_seconds": round(total - written, 1),
+        "total_seconds": round(total, 1),
+        "rows_per_s": round(rows / total),
+        "customers_per_s": round(n / total),
+        "compute_seconds_in_pipeline": round(compute, 1),
+        "peak_rss_mb": round(_rss_mb()),
+        "rss_before_pipeline_mb": round(rss_before),
+        "table_mb": round(table_bytes / 2**20),
+        "setup_seconds_not_timed": round(setup_seconds, 1),
+        "floors": floor,
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+                    "python": platform.python_version(), "torch": torch.__version__},
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"scale-{n}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.READY)
+
+
+if __name__ == "__main__":
+    main()
