@@ -2,7 +2,7 @@
 
 Starts a private PostgreSQL cluster, migrates it, loads a small demo shop with an active model
 (so reads find data), creates an API key with the ``read,write`` scopes and serves the product with
-gunicorn on 127.0.0.1. Then ``schemathesis run`` reads ``/api/schema/`` and runs its phases
+gunicorn on 127.0.0.1. Then ``schemathesis run`` reads the schema served at ``/api/schema/`` and runs its phases
 (examples, coverage, fuzzing, stateful) until ``--max-time`` is spent, with two checks:
 ``not_a_server_error`` and ``api_error_shape`` (bench/fuzz_hooks.py: every 4xx body is the API's
 one error shape, crm/api/exceptions.py).
@@ -12,7 +12,7 @@ excepted); shapes from the check's log. 5xx are grouped by operation and by the 
 server logged. Pass: ``requests >= --min-requests``, ``server_errors == 0``,
 ``client_errors_not_in_error_shape == 0``. Writes bench/results/drill_fuzz.json.
 
-    python bench/drill_fuzz.py [--max-time 420] [--min-requests 10000] [--workers 4] [--seed 1]
+    python bench/drill_fuzz.py [--max-time 420] [--min-requests 10000] [--processes 2] [--seed 1]
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_common import Gunicorn, PrivatePostgres, django_env, manage, write_result  # noqa: E402
+from drill_common import Gunicorn, PrivatePostgres, django_env, manage, stop_process, write_result  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ID_SEGMENT = re.compile(r"/[^/]+")
@@ -62,7 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-time", type=int, default=420, help="schemathesis time budget (seconds)")
     parser.add_argument("--min-requests", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=4, help="schemathesis concurrent workers")
+    parser.add_argument("--processes", type=int, default=2, help="schemathesis processes (seeds seed, seed+1, ...)")
+    parser.add_argument("--workers", type=int, default=2, help="concurrent workers per schemathesis process")
     parser.add_argument("--server-workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--max-examples", type=int, default=200, help="per operation and phase")
     parser.add_argument("--seed", type=int, default=1)
@@ -87,23 +88,36 @@ def main() -> None:
             import urllib.request
 
             request = urllib.request.Request(schema_url, headers={"Authorization": f"Bearer {key}"})
-            schema = json.loads(urllib.request.urlopen(request, timeout=60).read())
+            raw_schema = urllib.request.urlopen(request, timeout=120).read()
+            schema = json.loads(raw_schema)
+            schema_file = tmp_path / "schema.json"  # fetched once: generating it takes seconds on a busy machine
+            schema_file.write_bytes(raw_schema)
             fuzz_env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "DRILL_FUZZ_LOG": str(check_log),
                         "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH", "")]))}
-            command = [*_schemathesis(), "run", schema_url, "-H", f"Authorization: Bearer {key}",
+            command = [*_schemathesis(), "run", str(schema_file), "--url", server.base,
+                       "-H", f"Authorization: Bearer {key}",
                        "--checks", "not_a_server_error,api_error_shape", "--continue-on-failure",
                        "--max-time", str(args.max_time), "--max-examples", str(args.max_examples),
-                       "--workers", str(args.workers), "--seed", str(args.seed), "--no-shrink",
+                       "--workers", str(args.workers), "--no-shrink",
                        "--generation-database", "none", "--request-timeout", "60", "--no-color",
                        "--suppress-health-check", "all", "--warnings", "off", "--output-truncate", "true"]
             fuzz_started = time.monotonic()
-            try:
-                done = subprocess.run(command, cwd=tmp, env=fuzz_env, capture_output=True, text=True,
-                                      timeout=args.max_time + 300)
-                exit_code, output = done.returncode, done.stdout + done.stderr
-            except subprocess.TimeoutExpired as exc:
-                exit_code, output = "timeout", (exc.stdout or b"").decode(errors="replace") if isinstance(
-                    exc.stdout, bytes) else (exc.stdout or "")
+            runs = []
+            for n in range(args.processes):  # processes, not threads: generation is CPU-bound (GIL)
+                out = (tmp_path / f"schemathesis-{n}.log").open("w")
+                runs.append((subprocess.Popen([*command, "--seed", str(args.seed + n)], cwd=tmp, env=fuzz_env,
+                                              stdout=out, stderr=subprocess.STDOUT), out))
+            exit_codes = []
+            for process, out in runs:
+                try:
+                    exit_codes.append(process.wait(timeout=max(1.0, fuzz_started + args.max_time + 300
+                                                               - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    stop_process(process)
+                    exit_codes.append("timeout")
+                out.close()
+            output = "\n".join((tmp_path / f"schemathesis-{n}.log").read_text(errors="replace")
+                               for n in range(args.processes))
             fuzz_seconds = time.monotonic() - fuzz_started
             server_exceptions = server.logged_exceptions()
         templates = _templates(schema)
@@ -151,8 +165,9 @@ def main() -> None:
         "not_in_error_shape_by_operation": {k: dict(v) for k, v in bad_by_operation.items()},
         "examples_not_in_error_shape": bad_shape[:5],
         "examples_5xx": [c for c in checked if c["status"] >= 500][:5],
-        "schemathesis_exit_code": exit_code,
-        "schemathesis_summary": summary_lines[-25:],
+        "schemathesis_processes": args.processes,
+        "schemathesis_exit_codes": exit_codes,
+        "schemathesis_summary": summary_lines[-40:],
         "max_time_s": args.max_time,
         "fuzz_seconds": round(fuzz_seconds, 1),
         "requests_per_second": round(total / fuzz_seconds, 1) if fuzz_seconds else None,
