@@ -12,7 +12,7 @@ excepted); shapes from the check's log. 5xx are grouped by operation and by the 
 server logged. Pass: ``requests >= --min-requests``, ``server_errors == 0``,
 ``client_errors_not_in_error_shape == 0``. Writes bench/results/drill_fuzz.json.
 
-    python bench/drill_fuzz.py [--max-time 420] [--min-requests 10000] [--processes 2] [--seed 1]
+    python bench/drill_fuzz.py [--max-time 480] [--min-requests 10000] [--processes 2] [--seed 1]
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _templates(schema: dict) -> list[tuple[re.Pattern, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-time", type=int, default=420, help="schemathesis time budget (seconds)")
+    parser.add_argument("--max-time", type=int, default=480, help="schemathesis time budget (seconds)")
     parser.add_argument("--min-requests", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=2, help="schemathesis processes (seeds seed, seed+1, ...)")
     parser.add_argument("--workers", type=int, default=2, help="concurrent workers per schemathesis process")

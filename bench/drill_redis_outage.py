@@ -21,7 +21,7 @@ own process) and one real Celery worker process (``celery -A crm worker -Q defau
 
 Writes bench/results/drill_redis_outage.json.
 
-    python bench/drill_redis_outage.py [--customers 400] [--shards 24] [--outage 10]
+    python bench/drill_redis_outage.py [--customers 400] [--shards 60] [--outage 10]
 """
 from __future__ import annotations
 
@@ -275,7 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=400)
     parser.add_argument("--items", type=int, default=80)
-    parser.add_argument("--shards", type=int, default=24)
+    parser.add_argument("--shards", type=int, default=60)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds Redis stays down")
     parser.add_argument("--batch-size", type=int, default=10, help="recipients per send task")
     parser.add_argument("--send-rate", type=float, default=25.0, help="messages per second (the throttle)")
