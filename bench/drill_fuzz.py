@@ -3,7 +3,8 @@
 Starts a private PostgreSQL cluster, migrates it, loads a small demo shop with an active model
 (so reads find data), creates an API key with the ``read,write`` scopes and serves the product with
 gunicorn on 127.0.0.1. Then ``schemathesis run`` reads the schema served at ``/api/schema/`` and runs its phases
-(examples, coverage, fuzzing, stateful) until ``--max-time`` is spent, with two checks:
+(examples, coverage, fuzzing, stateful) in ``--processes`` processes with different seeds, until the
+server has answered ``--min-requests`` requests (then SIGINT) or ``--max-time`` is spent, with two checks:
 ``not_a_server_error`` and ``api_error_shape`` (bench/fuzz_hooks.py: every 4xx body is the API's
 one error shape, crm/api/exceptions.py).
 
@@ -12,14 +13,16 @@ excepted); shapes from the check's log. 5xx are grouped by operation and by the 
 server logged. Pass: ``requests >= --min-requests``, ``server_errors == 0``,
 ``client_errors_not_in_error_shape == 0``. Writes bench/results/drill_fuzz.json.
 
-    python bench/drill_fuzz.py [--max-time 480] [--min-requests 10000] [--processes 2] [--seed 1]
+    python bench/drill_fuzz.py [--max-time 900] [--min-requests 10000] [--processes 2] [--seed 1]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,9 +61,17 @@ def _templates(schema: dict) -> list[tuple[re.Pattern, str]]:
     return sorted(result, key=lambda t: t[1].count("{"))
 
 
+def _answered(access_log: Path) -> int:
+    if not access_log.exists():
+        return 0
+    with access_log.open("rb") as log:
+        return sum(1 for line in log if b" /api/schema" not in line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-time", type=int, default=480, help="schemathesis time budget (seconds)")
+    parser.add_argument("--max-time", type=int, default=900,
+                        help="schemathesis time budget (seconds); the run stops sooner at --min-requests")
     parser.add_argument("--min-requests", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=2, help="schemathesis processes (seeds seed, seed+1, ...)")
     parser.add_argument("--workers", type=int, default=2, help="concurrent workers per schemathesis process")
@@ -107,11 +118,19 @@ def main() -> None:
                 out = (tmp_path / f"schemathesis-{n}.log").open("w")
                 runs.append((subprocess.Popen([*command, "--seed", str(args.seed + n)], cwd=tmp, env=fuzz_env,
                                               stdout=out, stderr=subprocess.STDOUT), out))
+            # Stop (SIGINT: schemathesis prints its summary) once the server has answered enough requests.
+            stopped_at_min_requests = False
+            while any(p.poll() is None for p, _ in runs) and time.monotonic() < fuzz_started + args.max_time + 300:
+                if not stopped_at_min_requests and _answered(access_log) >= args.min_requests:
+                    stopped_at_min_requests = True
+                    for process, _ in runs:
+                        with contextlib.suppress(ProcessLookupError):
+                            process.send_signal(signal.SIGINT)
+                time.sleep(2)
             exit_codes = []
             for process, out in runs:
                 try:
-                    exit_codes.append(process.wait(timeout=max(1.0, fuzz_started + args.max_time + 300
-                                                               - time.monotonic())))
+                    exit_codes.append(process.wait(timeout=60))
                 except subprocess.TimeoutExpired:
                     stop_process(process)
                     exit_codes.append("timeout")
@@ -153,7 +172,7 @@ def main() -> None:
         "database": "postgresql (private cluster)",
         "api_key_scopes": "read,write",
         "schema_operations": n_operations,
-        "operations_exercised": len(operations_seen),
+        "method_path_pairs_exercised": len(operations_seen),
         "requests": total,
         "responses_by_status": {str(k): v for k, v in sorted(statuses.items())},
         "server_errors": server_errors,
@@ -167,7 +186,9 @@ def main() -> None:
         "examples_5xx": [c for c in checked if c["status"] >= 500][:5],
         "schemathesis_processes": args.processes,
         "schemathesis_exit_codes": exit_codes,
-        "schemathesis_summary": summary_lines[-40:],
+        "schemathesis_internal_errors": sum(int(m) for m in re.findall(r"(\d+) errors? in ", output)),
+        "stopped_at_min_requests": stopped_at_min_requests,
+        "schemathesis_summary": [line[:160] for line in summary_lines if len(line) < 400][-40:],
         "max_time_s": args.max_time,
         "fuzz_seconds": round(fuzz_seconds, 1),
         "requests_per_second": round(total / fuzz_seconds, 1) if fuzz_seconds else None,
