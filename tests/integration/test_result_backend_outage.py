@@ -48,7 +48,8 @@ def test_a_result_stored_during_a_redis_outage_is_kept_when_redis_returns(late_r
     port, start_redis = late_redis
     app = Celery("outage-test")
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.update(result_backend=f"redis://127.0.0.1:{port}/0", result_backend_max_sleep_between_retries_ms=500)
+    app.conf.update(result_backend=f"redis://127.0.0.1:{port}/0", result_backend_max_sleep_between_retries_ms=500,
+                    task_always_eager=False)
     outcome = {}
 
     def store() -> None:
