@@ -6,7 +6,8 @@ PIP := $(PY) -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo install install-test test lint migrations-check bench clean
+.PHONY: demo install install-test install-drill test lint migrations-check bench clean \
+	drills drill-send-kill drill-pg-restart drill-redis-outage drill-fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,25 @@ migrations-check: $(PY)
 bench: install-test
 	$(PIP) install -q -e ".[bench]"
 	$(PY) bench/quality.py
+
+# Failure drills (bench/README.md): private PostgreSQL / Redis / SMTP servers on free 127.0.0.1 ports.
+install-drill: $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[drill]"
+
+drill-send-kill: install-drill
+	$(PY) bench/drill_send_kill.py
+
+drill-pg-restart: install-drill
+	$(PY) bench/drill_pg_restart.py
+
+drill-redis-outage: install-drill
+	$(PY) bench/drill_redis_outage.py
+
+drill-fuzz: install-drill
+	$(PY) bench/drill_fuzz.py
+
+drills: drill-send-kill drill-pg-restart drill-redis-outage drill-fuzz
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var

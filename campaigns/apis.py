@@ -260,6 +260,12 @@ class CampaignOffersApi(GenericAPIView):
 
     renderer_classes = [JSONRenderer, OffersCsvRenderer]
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Errors keep the API's JSON error shape even when ``?format=csv`` asked for a CSV body."""
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
     @extend_schema(operation_id="campaigns_offers", responses={200: dict})
     def get(self, request, pk: int, format=None):
         campaign = get_object_or_404(Campaign, pk=pk)

@@ -133,6 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # A persistent connection is checked before a request reuses it: after a database restart the first
+    # request of each worker reconnects instead of failing (bench/drill_pg_restart.py).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -208,6 +211,11 @@ CELERY_TASK_ALWAYS_EAGER = not _broker_url
 CELERY_BROKER_URL = _broker_url or "memory://localhost/"
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=_broker_url or None)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A result store during a Redis outage waits for Redis (backoff up to 10 s) instead of failing: a
+# chord counts its finished parts in the result backend, so a lost store would leave the callback
+# (e.g. activating a scored model version) waiting forever. bench/drill_redis_outage.py proves it.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = env.int("CELERY_RESULT_BACKEND_MAX_RETRIES", default=400)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -231,6 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.ApiCursorPagination",
     "EXCEPTION_HANDLER": "crm.api.exceptions.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "crm.api.metadata.ApiMetadata",  # OPTIONS: no serializer introspection
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.SafeJSONParser"],
 }
@@ -285,6 +294,7 @@ RECOMMENDATIONS = {
 # --- Campaigns app (read lazily through campaigns/conf.py; beat: `manage.py setup_periodic_tasks`) --
 CAMPAIGNS = {
     "SEND_RATE_PER_SECOND": env.float("CAMPAIGNS_SEND_RATE_PER_SECOND", default=0),
+    "SEND_BATCH_SIZE": env.int("CAMPAIGNS_SEND_BATCH_SIZE", default=200),
     "ATTRIBUTION_DAYS": env.int("CAMPAIGNS_ATTRIBUTION_DAYS", default=7),
     "UNSUBSCRIBE_MAILTO": env("CAMPAIGNS_UNSUBSCRIBE_MAILTO", default=""),
 }

@@ -1,0 +1,367 @@
+"""What the failure drills share: throwaway servers on free 127.0.0.1 ports, always stopped.
+
+- ``PrivatePostgres``: a PostgreSQL cluster of its own (``initdb`` into a temporary directory, run
+  as the ``postgres`` user when we are root), so a drill may restart it without touching anyone's
+  server. Needs the PostgreSQL server binaries (``pg_config --bindir`` or /usr/lib/postgresql/*/bin).
+- ``RedisServer``: a ``redis-server`` of its own with an append-only file, so it can be stopped and
+  started again with its queues intact (as a production Redis with persistence would be).
+- ``Gunicorn``: the product's WSGI app; ``SmtpSinkProcess``: a real SMTP server (aiosmtpd) in its
+  own process that appends every accepted message to a JSON-lines file.
+- ``manage()``, ``django_env()``, ``write_result()``.
+
+Run ``python bench/drill_common.py smtp-sink --port N --log FILE`` to start a sink by hand.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def write_result(name: str, result: dict) -> Path:
+    """Print the JSON summary and save it as bench/results/<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    text = json.dumps(result, indent=2, sort_keys=False)
+    path.write_text(text + "\n")
+    print(text)
+    return path
+
+
+def django_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of every product process a drill starts (no broker unless ``extra`` sets one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PYTEST_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="crm.settings",
+        TAILORED_ENV="development",
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL="",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def run_django(env: dict[str, str], code: str, timeout: float = 600) -> str:
+    """Run ``code`` in a fresh Django process with ``env``; returns its stdout."""
+    script = "import django\ndjango.setup()\n" + code
+    done = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"django code failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 15, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL when it does not exit in ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM) if group else process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
+        process.wait(timeout=timeout)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        bindir = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                     check=True).stdout.strip())
+        if (bindir / "initdb").exists():
+            return bindir
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql")
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port: ``with PrivatePostgres() as pg: pg.url("db")``."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.bindir = _pg_bindir()
+        self.dir = Path(tempfile.mkdtemp(prefix="tailored-drill-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "postgres.log"
+        self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
+        self.restarts = 0
+
+    def _run(self, *args: str, timeout: float = 120) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+    def _options(self) -> str:
+        return (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c max_connections=200 -c shared_buffers=64MB")
+
+    def __enter__(self) -> PrivatePostgres:
+        try:
+            if self._as_postgres:
+                shutil.chown(self.dir, user="postgres")
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+            self._run("pg_ctl", "-D", str(self.data), "-o", self._options(), "-l", str(self.log), "-w", "start")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(Exception):
+            if (self.data / "postmaster.pid").exists():
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def restart(self, mode: str = "fast") -> float:
+        """``pg_ctl restart``: every open connection is cut; returns the seconds it took."""
+        started = time.monotonic()
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-o", self._options(), "-l", str(self.log), "-w",
+                  "restart")
+        self.restarts += 1
+        return time.monotonic() - started
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A redis-server of our own (append-only file, fsync always) that can be stopped and started."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="tailored-drill-redis-"))
+        self.process: subprocess.Popen | None = None
+        self.stops = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RuntimeError("redis-server not found; install redis")
+        log = (self.dir / "redis.log").open("ab")
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"],
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        """SIGTERM: Redis closes every client connection and exits (the AOF keeps its data)."""
+        stop_process(self.process, timeout=20)
+        self.process = None
+        self.stops += 1
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_process(self.process, timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- gunicorn -------------------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """``gunicorn crm.wsgi`` on 127.0.0.1 (an access log with the status of every request)."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None, access_log: Path | None = None,
+                 error_log: Path | None = None, timeout: int = 60):
+        self.env, self.workers, self.port = env, workers, port or free_port()
+        self.access_log, self.error_log, self.timeout = access_log, error_log, timeout
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Gunicorn:
+        command = [PYTHON, "-m", "gunicorn", "crm.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
+                   "--timeout", str(self.timeout), "--log-level", "warning"]
+        if self.access_log:
+            command += ["--access-logfile", str(self.access_log), "--access-logformat", '%(m)s %(U)s %(s)s']
+        output = self.error_log.open("ab") if self.error_log else None  # the server's stderr (tracebacks)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True, stdout=output,
+                                        stderr=subprocess.STDOUT if output else None)
+        if output:
+            output.close()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(self.base + "/api/v1/", timeout=10).read()
+                    break
+                except urllib.error.HTTPError:  # any HTTP answer (401, 404) means it serves
+                    break
+                except OSError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("gunicorn did not start") from None
+                    time.sleep(0.3)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_process(self.process, timeout=30, group=True)
+
+    def logged_exceptions(self) -> Counter:
+        """The last line of each traceback in the error log, counted (e.g. ``OperationalError: ...``)."""
+        found: Counter = Counter()
+        if not self.error_log or not self.error_log.exists():
+            return found
+        lines = self.error_log.read_text(errors="replace").splitlines()
+        for n, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = n + 1
+                while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+                    end += 1
+                if end < len(lines):
+                    found[lines[end].split(":")[0][:120]] += 1
+        return found
+
+
+# --- SMTP sink ------------------------------------------------------------------------------------
+
+
+class SmtpSinkProcess:
+    """``python bench/drill_common.py smtp-sink`` in its own process; ``messages()`` reads what it accepted.
+
+    The message is appended to the log BEFORE the 250 reply (after an optional ``delay``): a client
+    killed while waiting for the reply has still had its message delivered, the risky case.
+    """
+
+    def __init__(self, directory: Path, delay: float = 0.0):
+        self.port = free_port()
+        self.log = directory / f"smtp-sink-{self.port}.jsonl"
+        self.delay = delay
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> SmtpSinkProcess:
+        self.log.touch()
+        self.process = subprocess.Popen(
+            [PYTHON, str(Path(__file__).resolve()), "smtp-sink", "--port", str(self.port), "--log", str(self.log),
+             "--delay", str(self.delay)], cwd=ROOT)
+        try:
+            wait_port(self.port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_process(self.process)
+
+    def messages(self) -> list[dict]:
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _smtp_sink_main(port: int, log: str, delay: float) -> None:
+    import asyncio
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            message = message_from_bytes(envelope.content)
+            with open(log, "a") as out:
+                for rcpt in envelope.rcpt_tos:
+                    out.write(json.dumps({"to": rcpt, "message_id": message.get("Message-ID", ""),
+                                          "at": time.time()}) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            if delay:
+                await asyncio.sleep(delay)
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_hostname="localhost")
+    controller.start()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.2)
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    sink = sub.add_parser("smtp-sink")
+    sink.add_argument("--port", type=int, required=True)
+    sink.add_argument("--log", required=True)
+    sink.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    _smtp_sink_main(args.port, args.log, args.delay)
