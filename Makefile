@@ -16,11 +16,11 @@ $(PY):
 # torch is pinned first so pip keeps the local CPU build instead of pulling CUDA wheels.
 install: $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+	PYTHONWARNINGS=ignore $(PIP) install -q -e .
 
 install-test: $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test]"
+	PYTHONWARNINGS=ignore $(PIP) install -q -e ".[test]"
 
 # Quiet on purpose: the summary it prints ends with the URL and the login. LOG_LEVEL=INFO shows everything.
 demo: install
