@@ -46,7 +46,7 @@ bench: install-test
 # Failure drills (bench/README.md): private PostgreSQL / Redis / SMTP servers on free 127.0.0.1 ports.
 install-drill: $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[drill]"
+	PYTHONWARNINGS=ignore $(PIP) install -q -e ".[drill]"
 
 drill-send-kill: install-drill
 	$(PY) bench/drill_send_kill.py
