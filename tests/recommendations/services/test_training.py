@@ -204,3 +204,25 @@ def test_evaluate_shows_task_metric_and_standard_error(shop, capsys):
     assert {line.split()[1] for line in lines if line.startswith("discover")} == {"popularity", "itemknn"}
     assert all("±" in line for line in lines)
     assert "standard error" in out
+
+
+def test_admin_train_now_answers_at_once_and_trains_after_the_response(transactional_db, shop, client,
+                                                                      django_user_model):
+    """Without a broker "Train now" used to train inside the request (the page hung for minutes);
+    now it redirects to the run's live page at once and a thread trains."""
+    import threading
+
+    from django.urls import reverse
+
+    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw"))
+    # when
+    response = client.post(reverse("admin:recommendations_trainingrun_start"))
+    # then
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:recommendations_trainingrun_change", args=[run.pk])
+    worker = next((t for t in threading.enumerate() if t.name == f"training-run-{run.pk}"), None)
+    if worker is not None:
+        worker.join(timeout=300)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.model_version is not None
