@@ -158,6 +158,9 @@ class Feedback(TimeStampedModel):
         NOT_INTERESTED = "not_interested", "not interested"
         COMPLAINT = "complaint", "complaint"
 
+    # The kinds that reject an item: it is taken out of the customer's lists and never recommended again.
+    NEGATIVE_KINDS = (Kind.NOT_INTERESTED, Kind.DISLIKE, Kind.COMPLAINT)
+
     class Status(models.TextChoices):
         NEW = "new", "new"
         REVIEWED = "reviewed", "reviewed"

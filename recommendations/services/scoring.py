@@ -209,9 +209,8 @@ def _available_mask(item_index: dict[int, int], n_items: int) -> np.ndarray:
 def _rejected(lo: int, hi: int) -> dict[int, set[int]]:
     """Items each customer gave negative feedback on: in no list."""
     rejected: dict[int, set[int]] = defaultdict(set)
-    negative = (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT)
     for customer_id, item_id in Feedback.objects.filter(
-        customer_id__gte=lo, customer_id__lte=hi, kind__in=negative, item__isnull=False
+        customer_id__gte=lo, customer_id__lte=hi, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
     ).values_list("customer_id", "item_id"):
         rejected[customer_id].add(item_id)
     return rejected
