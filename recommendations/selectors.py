@@ -202,7 +202,7 @@ def _embedding_matrix(item_ids: list[int]) -> tuple[list[int], np.ndarray | None
     if not rows:
         return [], None
     ids = [r[0] for r in rows]
-    return ids, np.vstack([np.frombuffer(bytes(r[1]), dtype="<f4") for r in rows])
+    return ids, np.vstack([ItemEmbedding.decode_vector(r[1]) for r in rows])
 
 
 def cold_start_for_customer(
