@@ -28,7 +28,7 @@ from django.utils import timezone
 from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
-from campaigns.services.build import CampaignStateError
+from campaigns.services.build import CampaignStateError, recipient_skip_reason
 from campaigns.services.deliverability import (
     AnymailError,
     recipient_delivery_accepted,
@@ -97,16 +97,11 @@ class _Throttle:
 
 def _send_time_skip_reason(recipient: Recipient, sends: dict[int, int]) -> str:
     """Consent and caps are checked again at send time: things change between build and send."""
-    customer, campaign = recipient.customer, recipient.campaign
-    if customer.unsubscribed_at is not None:
-        return Recipient.SkipReason.UNSUBSCRIBED
-    if not customer.email_opt_in:  # a mail is never sent without opt-in (consent_required or not)
-        return Recipient.SkipReason.NO_CONSENT
-    if not recipient.email:
-        return Recipient.SkipReason.NO_EMAIL
-    if campaign.frequency_cap_count and sends.get(customer.pk, 0) >= campaign.frequency_cap_count:
-        return Recipient.SkipReason.FREQUENCY_CAP
-    return ""
+    customer = recipient.customer
+    return recipient_skip_reason(
+        recipient.campaign, customer_id=customer.pk, email=recipient.email, opt_in=customer.email_opt_in,
+        unsubscribed_at=customer.unsubscribed_at, sends=sends,
+    )
 
 
 def _reply_code(exc: smtplib.SMTPException) -> int | None:
