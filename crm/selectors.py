@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from .models import Customer, Interaction, Segment
+from .models import Customer, Interaction, Item, Segment
 from .segments import segment_queryset
 
 
@@ -27,3 +27,11 @@ def segment_preview(*, segment: Segment, sample_size: int = 10) -> SegmentPrevie
 
 def customer_recent_interactions(*, customer: Customer, limit: int = 50) -> QuerySet[Interaction]:
     return customer.interactions.select_related("item").order_by("-occurred_at", "-id")[:limit]
+
+
+def customer_get(*, external_id: str) -> Customer | None:
+    return Customer.objects.filter(external_id=external_id).first()
+
+
+def item_get(*, sku: str) -> Item | None:
+    return Item.objects.filter(sku=sku).first()
