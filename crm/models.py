@@ -1,6 +1,8 @@
 """The CRM core: customers, the catalogue, behaviour (interactions), explicit feedback, segments."""
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -253,6 +255,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_raw_key(raw_key: str) -> str:
+        """What is stored (and looked up) for a raw key: its SHA-256, hex."""
+        return hashlib.sha256(raw_key.encode()).hexdigest()
 
     def clean(self) -> None:
         valid = set(self.Scope.values)
