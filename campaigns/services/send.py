@@ -273,7 +273,7 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
 
 
 def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: bool) -> SendReport:
-    from campaigns.tasks import campaign_send_batch_task
+    from crm.jobs import enqueue
 
     size = campaigns_settings().SEND_BATCH_SIZE
     batches = [ids[i:i + size] for i in range(0, len(ids), size)]
@@ -283,7 +283,7 @@ def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: 
         if wait:
             _batch_send_inline(batch)
         else:
-            campaign_send_batch_task.delay_on_commit(batch)
+            enqueue("campaigns.send_batch", batch)
     if finish and (wait or not batches):
         campaign_send_finish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
