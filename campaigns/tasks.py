@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns.services.send import SEND_MAX_RETRIES, TRANSIENT_SEND_ERRORS
+from campaigns.services.send import SEND_RETRY, TRANSIENT_SEND_ERRORS
 from crm.jobs import enqueuer
 
 
 @shared_task(
     name="campaigns.tasks.campaign_send_batch_task",
     autoretry_for=TRANSIENT_SEND_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=600,
+    retry_backoff=SEND_RETRY.worker_backoff,
+    retry_backoff_max=SEND_RETRY.backoff_max,
     retry_jitter=True,
-    retry_kwargs={"max_retries": SEND_MAX_RETRIES},
+    retry_kwargs={"max_retries": SEND_RETRY.max_retries},
 )
 def campaign_send_batch_task(recipient_ids: list[int]) -> dict[str, int]:
     """Send one batch; transient errors retry the batch, which only claims rows still pending."""

@@ -63,7 +63,24 @@ TRANSIENT_SEND_ERRORS = (
 )
 
 
-SEND_MAX_RETRIES = 5
+@dataclass(frozen=True)
+class SendRetryPolicy:
+    """How a batch retries ``TRANSIENT_SEND_ERRORS``: the one definition, used by the Celery task
+    (``campaigns.tasks``) and by inline sending. The delay doubles each retry up to ``backoff_max``;
+    the first delay is ``worker_backoff`` seconds on a worker (with Celery's jitter) and the
+    ``SEND_RETRY_BACKOFF_SECONDS`` setting inline, where a person waits at the command line."""
+
+    max_retries: int = 5
+    worker_backoff: int = 5
+    backoff_max: int = 600
+
+    def inline_delay(self, attempt: int) -> float:
+        """Seconds before inline retry ``attempt + 1``."""
+        return min(campaigns_settings().SEND_RETRY_BACKOFF_SECONDS * 2**attempt, self.backoff_max)
+
+
+SEND_RETRY = SendRetryPolicy()
+SEND_MAX_RETRIES = SEND_RETRY.max_retries
 
 
 @dataclass
@@ -305,7 +322,6 @@ def campaign_send_recipients(*, campaign: Campaign, recipient_ids: list[int], fi
 
 def _batch_send_inline(recipient_ids: list[int]) -> None:
     """One batch in this process, with the same retry policy as the task (backoff, then give up)."""
-    delay = campaigns_settings().SEND_RETRY_BACKOFF_SECONDS
     for attempt in range(SEND_MAX_RETRIES + 1):
         try:
             recipient_batch_send(recipient_ids=recipient_ids)
@@ -315,7 +331,7 @@ def _batch_send_inline(recipient_ids: list[int]) -> None:
                 logger.warning("batch of %s recipients gave up after %s retries: %r", len(recipient_ids), attempt, exc)
                 return
             logger.info("batch retry %s after %r", attempt + 1, exc)
-            time.sleep(delay * 2**attempt)
+            time.sleep(SEND_RETRY.inline_delay(attempt))
 
 
 def campaign_send_report(*, campaign: Campaign, batches: int = 0) -> SendReport:
