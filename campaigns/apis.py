@@ -10,13 +10,13 @@ import io
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from crm.api.lookups import found_or_404
 from crm.csv_safety import csv_dict, csv_row
 from crm.models import Segment
 
@@ -34,6 +34,10 @@ from .templating import (
     validate_subject_template,
     validate_text_template,
 )
+
+
+def _campaign_or_404(pk: int) -> Campaign:
+    return found_or_404(Campaign.objects.filter(pk=pk).first())
 
 
 class Conflict(exceptions.APIException):
@@ -130,11 +134,11 @@ class CampaignDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_retrieve", responses=CampaignOutputSerializer)
     def get(self, request, pk: int):
-        return Response(self.OutputSerializer(get_object_or_404(Campaign, pk=pk)).data)
+        return Response(self.OutputSerializer(_campaign_or_404(pk)).data)
 
     @extend_schema(operation_id="campaigns_update", request=CampaignFields, responses=CampaignOutputSerializer)
     def patch(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = _campaign_or_404(pk)
         serializer = CampaignFields(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         campaign = _call(campaign_update, campaign=campaign, data=serializer.validated_data)
@@ -142,7 +146,7 @@ class CampaignDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_delete", responses={204: None})
     def delete(self, request, pk: int):
-        _call(campaign_delete, campaign=get_object_or_404(Campaign, pk=pk))
+        _call(campaign_delete, campaign=_campaign_or_404(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,7 +155,7 @@ class CampaignBuildApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_build", request=None, responses={200: dict})
     def post(self, request, pk: int):
-        result = _call(campaign_build, campaign=get_object_or_404(Campaign, pk=pk))
+        result = _call(campaign_build, campaign=_campaign_or_404(pk))
         return Response(asdict(result))
 
 
@@ -160,7 +164,7 @@ class CampaignSendApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_send", request=None, responses={202: dict})
     def post(self, request, pk: int):
-        report = _call(campaign_send, campaign=get_object_or_404(Campaign, pk=pk), wait=False)
+        report = _call(campaign_send, campaign=_campaign_or_404(pk), wait=False)
         return Response(asdict(report), status=status.HTTP_202_ACCEPTED)
 
 
@@ -175,7 +179,7 @@ class CampaignScheduleApi(GenericAPIView):
     def post(self, request, pk: int):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = _call(campaign_schedule, campaign=get_object_or_404(Campaign, pk=pk),
+        campaign = _call(campaign_schedule, campaign=_campaign_or_404(pk),
                          send_at=serializer.validated_data.get("send_at"),
                          crontab=serializer.validated_data.get("crontab") or None)
         return Response(CampaignOutputSerializer(campaign).data)
@@ -187,7 +191,7 @@ class CampaignCancelApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_cancel", request=None, responses=CampaignOutputSerializer)
     def post(self, request, pk: int):
-        campaign = _call(campaign_cancel, campaign=get_object_or_404(Campaign, pk=pk))
+        campaign = _call(campaign_cancel, campaign=_campaign_or_404(pk))
         return Response(CampaignOutputSerializer(campaign).data)
 
 
@@ -199,7 +203,7 @@ class CampaignResultsApi(GenericAPIView):
         run = request.query_params.get("run")
         if run is not None and not run.isdigit():
             raise exceptions.ValidationError({"run": ["A run number."]})
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = _campaign_or_404(pk)
         return Response(campaign_results(campaign=campaign, run=int(run) if run else None))
 
 
@@ -222,7 +226,7 @@ class CampaignRecipientListApi(GenericAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no campaign in the URL
             return Recipient.objects.none()
-        campaign = get_object_or_404(Campaign, pk=self.kwargs["pk"])
+        campaign = _campaign_or_404(self.kwargs["pk"])
         run = self.request.query_params.get("run")
         state = self.request.query_params.get("state")
         if state and state not in Recipient.State.values:
@@ -268,6 +272,6 @@ class CampaignOffersApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_offers", responses={200: dict})
     def get(self, request, pk: int, format=None):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = _campaign_or_404(pk)
         return Response({"campaign_id": campaign.pk, "run": campaign.current_run,
                          "offers": campaign_offers(campaign=campaign)})

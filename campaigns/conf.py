@@ -13,7 +13,8 @@ DEFAULTS = {
     "SEND_BATCH_SIZE": 200,
     # Per-process throttle: at most this many messages per second (0 = unlimited).
     "SEND_RATE_PER_SECOND": 0,
-    # First retry delay of a batch sent inline (manage.py campaign send); doubles each retry.
+    # First retry delay of a batch sent inline (manage.py campaign send); doubles each retry
+    # (the whole policy: campaigns.services.send.SendRetryPolicy).
     "SEND_RETRY_BACKOFF_SECONDS": 1.0,
     # Customers per build chunk (one bulk read of recommendations + one bulk insert each).
     "BUILD_CHUNK_SIZE": 2000,

@@ -4,11 +4,12 @@ and ``/api/v1/campaigns/<id>/schedule-local`` (send at a local time in each reci
 """
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+
+from crm.api.lookups import found_or_404
 
 from .models import Campaign, WebhookDelivery, WebhookSubscription
 from .services.build import CampaignStateError
@@ -89,11 +90,12 @@ class WebhookDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="webhooks_retrieve", responses=SubscriptionOutputSerializer)
     def get(self, request, pk: int):
-        return Response(SubscriptionOutputSerializer(get_object_or_404(WebhookSubscription, pk=pk)).data)
+        subscription = found_or_404(WebhookSubscription.objects.filter(pk=pk).first())
+        return Response(SubscriptionOutputSerializer(subscription).data)
 
     @extend_schema(operation_id="webhooks_update", request=SubscriptionFields, responses=SubscriptionOutputSerializer)
     def patch(self, request, pk: int):
-        subscription = get_object_or_404(WebhookSubscription, pk=pk)
+        subscription = found_or_404(WebhookSubscription.objects.filter(pk=pk).first())
         serializer = SubscriptionFields(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -106,7 +108,7 @@ class WebhookDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None})
     def delete(self, request, pk: int):
-        get_object_or_404(WebhookSubscription, pk=pk).delete()
+        found_or_404(WebhookSubscription.objects.filter(pk=pk).first()).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -122,7 +124,7 @@ class WebhookDeliveryListApi(GenericAPIView):
 
     @extend_schema(operation_id="webhooks_deliveries", responses=DeliveryOutputSerializer(many=True))
     def get(self, request, pk: int):
-        get_object_or_404(WebhookSubscription, pk=pk)
+        found_or_404(WebhookSubscription.objects.filter(pk=pk).first())
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
 
@@ -137,7 +139,7 @@ class CampaignScheduleLocalApi(GenericAPIView):
 
     @extend_schema(operation_id="campaigns_schedule_local", request=LocalScheduleFields, responses={200: dict})
     def post(self, request, pk: int):
-        campaign = get_object_or_404(Campaign, pk=pk)
+        campaign = found_or_404(Campaign.objects.filter(pk=pk).first())
         serializer = LocalScheduleFields(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -33,8 +33,6 @@ from recommendations.selectors import (
 from .conf import campaigns_settings
 from .models import Campaign, Recipient
 
-NEGATIVE_FEEDBACK = (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT)
-
 
 @dataclass(frozen=True)
 class CustomerRef:
@@ -111,7 +109,9 @@ def _excluded_by_customer(customer_ids: Sequence[int], list_name: str = LIST_DIS
     """Mirror of ``customer_excluded_item_ids`` for many customers: rejected and (discover only)
     already-bought items."""
     excluded: dict[int, set[int]] = defaultdict(set)
-    rejected = Feedback.objects.filter(customer_id__in=customer_ids, kind__in=NEGATIVE_FEEDBACK, item__isnull=False)
+    rejected = Feedback.objects.filter(
+        customer_id__in=customer_ids, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
+    )
     for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
         excluded[customer_id].add(item_id)
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS

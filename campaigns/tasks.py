@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns.services.send import SEND_MAX_RETRIES, TRANSIENT_SEND_ERRORS
+from campaigns.services.send import SEND_RETRY, TRANSIENT_SEND_ERRORS
+from crm.jobs import enqueuer
 
 
 @shared_task(
     name="campaigns.tasks.campaign_send_batch_task",
     autoretry_for=TRANSIENT_SEND_ERRORS,
-    retry_backoff=5,
-    retry_backoff_max=600,
+    retry_backoff=SEND_RETRY.worker_backoff,
+    retry_backoff_max=SEND_RETRY.backoff_max,
     retry_jitter=True,
-    retry_kwargs={"max_retries": SEND_MAX_RETRIES},
+    retry_kwargs={"max_retries": SEND_RETRY.max_retries},
 )
 def campaign_send_batch_task(recipient_ids: list[int]) -> dict[str, int]:
     """Send one batch; transient errors retry the batch, which only claims rows still pending."""
@@ -95,3 +96,31 @@ def campaign_wave_run_task(wave_id: int) -> dict:
     from campaigns.services.local_time import campaign_wave_run
 
     return campaign_wave_run(wave_id=wave_id)
+
+
+# --- how the services' jobs are enqueued (crm.jobs): the only place campaigns enqueues tasks -------
+
+
+@enqueuer("campaigns.send_batch")
+def _enqueue_send_batch(recipient_ids: list[int]) -> None:
+    campaign_send_batch_task.delay_on_commit(recipient_ids)
+
+
+@enqueuer("campaigns.campaign_run")
+def _enqueue_campaign_run(campaign_id: int) -> None:
+    campaign_run_task.delay_on_commit(campaign_id)
+
+
+@enqueuer("campaigns.wave_run")
+def _enqueue_wave_run(wave_id: int) -> None:
+    campaign_wave_run_task.delay_on_commit(wave_id)
+
+
+@enqueuer("campaigns.recipient_resend")
+def _enqueue_recipient_resend(recipient_id: int, *, countdown: float) -> None:
+    recipient_resend_task.apply_async((recipient_id,), countdown=countdown)
+
+
+@enqueuer("campaigns.webhook_deliver")
+def _enqueue_webhook_deliver(delivery_id: int) -> None:
+    webhook_deliver_task.delay(delivery_id)

@@ -18,8 +18,8 @@ from django.utils.text import slugify
 from .consent import customer_consent_record
 from .models import ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
-from .selectors import segment_evaluate, segment_preview
-from .services import campaign_recipient_belongs_to, customer_erase, customer_export, feedback_create
+from .selectors import customer_export, segment_evaluate, segment_preview
+from .services import campaign_recipient_belongs_to, customer_erase, feedback_create
 
 # Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
 admin.site.enable_nav_sidebar = False

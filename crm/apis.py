@@ -16,8 +16,9 @@ from rest_framework import exceptions, filters, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from . import consent, services
+from . import consent, selectors, services
 from .api.exceptions import error_body
+from .api.lookups import found_or_404
 from .api.validation import JSONObjectField, SafeKeyField, SaneDateTimeField, events_validate
 from .filters import CustomerFilter, FeedbackFilter, InteractionFilter, ItemFilter
 from .models import MAX_ORDER_ID_LENGTH, ConsentEvent, Customer, Feedback, Interaction, Item
@@ -131,11 +132,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
                   "unsubscribed_at", "created_at", "updated_at"]
 
 
-def customer_get(external_id: str) -> Customer:
-    customer = Customer.objects.filter(external_id=external_id).first()
-    if customer is None:
-        raise exceptions.NotFound(CUSTOMER_NOT_FOUND.format(key=external_id))
-    return customer
+def customer_or_404(external_id: str) -> Customer:
+    return found_or_404(selectors.customer_get(external_id=external_id), CUSTOMER_NOT_FOUND.format(key=external_id))
 
 
 class CustomerListCreateApi(ListMixin, GenericAPIView):
@@ -177,7 +175,7 @@ class CustomerDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="customers_retrieve", responses=CustomerOutputSerializer)
     def get(self, request, external_id: str):
-        return Response(self.OutputSerializer(customer_get(external_id)).data)
+        return Response(self.OutputSerializer(customer_or_404(external_id)).data)
 
     @extend_schema(operation_id="customers_update", request=CustomerFields, responses=CustomerOutputSerializer)
     def put(self, request, external_id: str):
@@ -189,7 +187,7 @@ class CustomerDetailApi(GenericAPIView):
         return self._update(request, external_id, partial=True)
 
     def _update(self, request, external_id: str, *, partial: bool):
-        customer = customer_get(external_id)
+        customer = customer_or_404(external_id)
         serializer = self.InputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_update(customer=customer, data=serializer.validated_data)
@@ -197,7 +195,7 @@ class CustomerDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="customers_destroy", responses={204: None})
     def delete(self, request, external_id: str):
-        services.customer_erase(customer=customer_get(external_id))
+        services.customer_erase(customer=customer_or_404(external_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -281,7 +279,7 @@ class CustomerConsentApi(GenericAPIView):
 
     @extend_schema(operation_id="customers_consent", request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, external_id: str):
-        customer = customer_get(external_id)
+        customer = customer_or_404(external_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = consent.customer_consent_record(
@@ -325,11 +323,8 @@ class ItemOutputSerializer(serializers.ModelSerializer):
                   "active", "in_stock", "attributes", "created_at", "updated_at"]
 
 
-def item_get(sku: str) -> Item:
-    item = Item.objects.filter(sku=sku).first()
-    if item is None:
-        raise exceptions.NotFound(ITEM_NOT_FOUND.format(key=sku))
-    return item
+def item_or_404(sku: str) -> Item:
+    return found_or_404(selectors.item_get(sku=sku), ITEM_NOT_FOUND.format(key=sku))
 
 
 class ItemListCreateApi(ListMixin, GenericAPIView):
@@ -367,7 +362,7 @@ class ItemDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="items_retrieve", responses=ItemOutputSerializer)
     def get(self, request, sku: str):
-        return Response(self.OutputSerializer(item_get(sku)).data)
+        return Response(self.OutputSerializer(item_or_404(sku)).data)
 
     @extend_schema(operation_id="items_update", request=ItemFields, responses=ItemOutputSerializer)
     def put(self, request, sku: str):
@@ -378,14 +373,14 @@ class ItemDetailApi(GenericAPIView):
         return self._update(request, sku, partial=True)
 
     def _update(self, request, sku: str, *, partial: bool):
-        item = item_get(sku)
+        item = item_or_404(sku)
         serializer = self.InputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return Response(self.OutputSerializer(services.item_update(item=item, data=serializer.validated_data)).data)
 
     @extend_schema(operation_id="items_destroy", responses={204: None})
     def delete(self, request, sku: str):
-        services.item_delete(item=item_get(sku))
+        services.item_delete(item=item_or_404(sku))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -580,7 +575,7 @@ class FeedbackListCreateApi(ListMixin, GenericAPIView):
 class FeedbackDetailApi(GenericAPIView):
     @extend_schema(operation_id="feedback_retrieve", responses=FeedbackOutputSerializer)
     def get(self, request, pk: int):
-        feedback = Feedback.objects.select_related("customer", "item").filter(pk=pk).first()
-        if feedback is None:
-            raise exceptions.NotFound(FEEDBACK_NOT_FOUND.format(key=pk))
+        feedback = found_or_404(
+            Feedback.objects.select_related("customer", "item").filter(pk=pk).first(), FEEDBACK_NOT_FOUND.format(key=pk)
+        )
         return Response(FeedbackOutputSerializer(feedback).data)

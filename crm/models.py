@@ -1,6 +1,8 @@
 """The CRM core: customers, the catalogue, behaviour (interactions), explicit feedback, segments."""
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -158,6 +160,9 @@ class Feedback(TimeStampedModel):
         NOT_INTERESTED = "not_interested", "not interested"
         COMPLAINT = "complaint", "complaint"
 
+    # The kinds that reject an item: it is taken out of the customer's lists and never recommended again.
+    NEGATIVE_KINDS = (Kind.NOT_INTERESTED, Kind.DISLIKE, Kind.COMPLAINT)
+
     class Status(models.TextChoices):
         NEW = "new", "new"
         REVIEWED = "reviewed", "reviewed"
@@ -250,6 +255,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_raw_key(raw_key: str) -> str:
+        """What is stored (and looked up) for a raw key: its SHA-256, hex."""
+        return hashlib.sha256(raw_key.encode()).hexdigest()
 
     def clean(self) -> None:
         valid = set(self.Scope.values)

@@ -9,7 +9,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .models import ApiKey, Customer, Feedback, Interaction, Item
-from .signals import customer_erasing, customer_exporting, feedback_recorded
+from .selectors import customer_export  # noqa: F401  (a read; kept importable from here)
+from .signals import customer_erasing, feedback_recorded
 
 
 def interaction_record(
@@ -91,67 +92,6 @@ def customer_unsubscribe(*, customer: Customer, at: datetime | None = None) -> b
     return True
 
 
-def customer_export(*, customer: Customer) -> dict[str, Any]:
-    """Everything stored about a customer, for a data-subject access request.
-
-    Covers everything ``customer_erase`` removes: the profile, events, feedback, consent history,
-    and what downstream apps store (campaign messages and clicks, stored recommendations), which
-    they add through the ``customer_exporting`` signal.
-    """
-    data: dict[str, Any] = {
-        "customer": {
-            "external_id": customer.external_id,
-            "email": customer.email,
-            "first_name": customer.first_name,
-            "last_name": customer.last_name,
-            "country": customer.country,
-            "attributes": customer.attributes,
-            "email_opt_in": customer.email_opt_in,
-            "unsubscribed_at": _iso(customer.unsubscribed_at),
-            "consent_updated_at": _iso(customer.consent_updated_at),
-            "created_at": customer.created_at.isoformat(),
-            "updated_at": _iso(customer.updated_at),
-        },
-        "interactions": [
-            {
-                "item": i.item.sku,
-                "kind": i.kind,
-                "value": i.value,
-                "quantity": i.quantity,
-                "occurred_at": i.occurred_at.isoformat(),
-                "source": i.source,
-                "event_id": i.event_id,
-                "order_id": i.order_id,
-            }
-            for i in customer.interactions.select_related("item").order_by("occurred_at", "id")
-        ],
-        "feedback": [
-            {
-                "item": f.item.sku if f.item else None,
-                "kind": f.kind,
-                "comment": f.comment,
-                "status": f.status,
-                "source": f.source,
-                "campaign_recipient_id": f.campaign_recipient_id,
-                "created_at": f.created_at.isoformat(),
-            }
-            for f in customer.feedback.select_related("item").order_by("created_at", "id")
-        ],
-        "consent_history": [
-            {"action": e.action, "channel": e.channel, "source": e.source, "actor": e.actor,
-             "created_at": e.created_at.isoformat()}
-            for e in customer.consent_events.order_by("created_at", "id")
-        ],
-    }
-    for _receiver, sections in customer_exporting.send(sender=Customer, customer=customer):
-        data.update(sections or {})
-    return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 @transaction.atomic
 def customer_erase(*, customer: Customer) -> None:
     """Erase a customer's personal data (right to erasure): the row and everything hanging off it.
@@ -179,7 +119,6 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[Ap
     """Create a key; returns the row and the raw key, which is shown once and never stored."""
     import secrets
 
-    from .api.authentication import api_key_hash
 
     scopes = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
     unknown = [s for s in scopes if s not in ApiKey.Scope.values]
@@ -189,7 +128,7 @@ def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[Ap
         raise ValueError(NO_SCOPES)
     raw_key = secrets.token_urlsafe(API_KEY_BYTES)
     api_key = ApiKey.objects.create(
-        name=name, prefix=raw_key[:8], hashed_key=api_key_hash(raw_key), scopes=scopes, created_by=created_by
+        name=name, prefix=raw_key[:8], hashed_key=ApiKey.hash_raw_key(raw_key), scopes=scopes, created_by=created_by
     )
     return api_key, raw_key
 

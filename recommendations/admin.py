@@ -550,9 +550,7 @@ class ItemEmbeddingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="vector (first 8 of dim)")
     def vector_preview(self, obj: ItemEmbedding) -> str:
-        import numpy as np
-
-        values = np.frombuffer(bytes(obj.vector or b""), dtype="<f4")[:8]
+        values = obj.array[:8]
         return ", ".join(f"{v:+.3f}" for v in values) + (" …" if obj.dim > 8 else "")
 
 

@@ -18,8 +18,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from crm.api.exceptions import error_body
+from crm.api.lookups import found_or_404
 from crm.api.pagination import ApiCursorPagination
-from crm.apis import customer_get, item_get
+from crm.apis import customer_or_404, item_or_404
 
 from .models import ModelVersion, Recommendation, TrainingRun
 from .selectors import (
@@ -101,7 +102,7 @@ class CustomerRecommendationsApi(GenericAPIView):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = params.validated_data
-        customer = customer_get(external_id)
+        customer = customer_or_404(external_id)
         results = recommendation_list_for_customer(
             customer=customer,
             limit=query["limit"],
@@ -135,7 +136,7 @@ class ItemSimilarApi(GenericAPIView):
     def get(self, request, sku: str):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        item = item_get(sku)
+        item = item_or_404(sku)
         results = similar_items(item=item, limit=params.validated_data["limit"])
         body = {"item": item.sku, "results": results}
         return Response(self.OutputSerializer(body, context={"explain": params.validated_data["explain"]}).data)
@@ -151,10 +152,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
 
 def model_version_get(pk: int) -> ModelVersion:
-    version = ModelVersion.objects.filter(pk=pk).first()
-    if version is None:
-        raise exceptions.NotFound(MODEL_VERSION_NOT_FOUND.format(key=pk))
-    return version
+    return found_or_404(ModelVersion.objects.filter(pk=pk).first(), MODEL_VERSION_NOT_FOUND.format(key=pk))
 
 
 class ModelVersionListApi(GenericAPIView):
@@ -268,7 +266,5 @@ class TrainingRunDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="training_runs_retrieve", responses=TrainingRunDetailOutputSerializer)
     def get(self, request, pk: int):
-        run = TrainingRun.objects.filter(pk=pk).first()
-        if run is None:
-            raise exceptions.NotFound(TRAINING_RUN_NOT_FOUND.format(key=pk))
+        run = found_or_404(TrainingRun.objects.filter(pk=pk).first(), TRAINING_RUN_NOT_FOUND.format(key=pk))
         return Response(TrainingRunDetailOutputSerializer(run).data)

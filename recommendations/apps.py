@@ -9,6 +9,7 @@ class RecommendationsConfig(AppConfig):
     def ready(self) -> None:
         from crm.signals import customer_erasing, customer_exporting, feedback_recorded
 
+        from . import tasks  # noqa: F401  (registers how the services' jobs are enqueued, crm.jobs)
         from .receivers import erase_customer, export_customer, remove_rejected_item
 
         feedback_recorded.connect(remove_rejected_item, dispatch_uid="recommendations.remove_rejected_item")

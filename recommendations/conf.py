@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .engine.data import KIND_WEIGHTS
+
 DEFAULTS = {
     # "auto": CUDA when torch sees one, else CPU. Or "cpu", "cuda", "cuda:1".
     "DEVICE": "auto",
@@ -22,8 +24,8 @@ DEFAULTS = {
     # Interaction kinds whose items are not recommended again to the same customer (a rating means
     # the customer already has it). Views and carts stay eligible: "still interested?" works.
     "EXCLUDE_SEEN_KINDS": ["purchase", "rating"],
-    # Interaction kind -> training weight.
-    "KIND_WEIGHTS": {"view": 1.0, "click": 1.5, "add_to_cart": 3.0, "wishlist": 2.0, "purchase": 5.0, "rating": 2.0},
+    # Interaction kind -> training weight (defaults: recommendations.engine.data.KIND_WEIGHTS).
+    "KIND_WEIGHTS": dict(KIND_WEIGHTS),
     "MIN_USER_EVENTS": 1,
     "MIN_ITEM_EVENTS": 1,
     # Candidates that `train --algorithm auto` compares on validation NDCG@10.

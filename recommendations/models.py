@@ -1,6 +1,7 @@
 """The model registry, training runs, item embeddings and stored per-customer recommendations."""
 from __future__ import annotations
 
+import numpy as np
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -92,6 +93,22 @@ class ItemEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of item {self.item_id} ({self.model_name})"
+
+    # The one encoding of ``vector``: float32 little-endian bytes.
+    VECTOR_DTYPE = "<f4"
+
+    @classmethod
+    def encode_vector(cls, values: np.ndarray) -> bytes:
+        return np.asarray(values).astype(cls.VECTOR_DTYPE).tobytes()
+
+    @classmethod
+    def decode_vector(cls, raw: bytes | memoryview | None) -> np.ndarray:
+        return np.frombuffer(bytes(raw or b""), dtype=cls.VECTOR_DTYPE)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The stored vector as a read-only float32 array."""
+        return self.decode_vector(self.vector)
 
 
 class Recommendation(models.Model):

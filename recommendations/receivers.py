@@ -4,10 +4,11 @@ from crm.models import Customer, Feedback
 
 
 def remove_rejected_item(sender, feedback: Feedback, **kwargs) -> None:
-    """ "Not interested" (and dislikes) take the item out of the customer's stored lists immediately."""
+    """Negative feedback on an item (``Feedback.NEGATIVE_KINDS``) takes it out of the customer's stored
+    lists immediately."""
     from .services.registry import recommendation_remove_for_customer
 
-    if feedback.item_id and feedback.kind in (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE):
+    if feedback.item_id and feedback.kind in Feedback.NEGATIVE_KINDS:
         recommendation_remove_for_customer(customer=feedback.customer, item=feedback.item)
 
 

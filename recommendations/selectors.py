@@ -63,8 +63,7 @@ def model_version_active() -> ModelVersion | None:
 def customer_excluded_item_ids(*, customer: Customer, list_name: str = LIST_DISCOVER) -> set[int]:
     """Items never to show this customer in ``list_name``: negative feedback, and in the discover
     list (per settings) what they already bought, which is exactly what the buy-again list is made of."""
-    negative = {Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT}
-    rejected = Feedback.objects.filter(customer=customer, kind__in=negative, item__isnull=False)
+    rejected = Feedback.objects.filter(customer=customer, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False)
     excluded = set(rejected.values_list("item_id", flat=True))
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
     if kinds and list_name == LIST_DISCOVER:
@@ -203,7 +202,7 @@ def _embedding_matrix(item_ids: list[int]) -> tuple[list[int], np.ndarray | None
     if not rows:
         return [], None
     ids = [r[0] for r in rows]
-    return ids, np.vstack([np.frombuffer(bytes(r[1]), dtype="<f4") for r in rows])
+    return ids, np.vstack([ItemEmbedding.decode_vector(r[1]) for r in rows])
 
 
 def cold_start_for_customer(

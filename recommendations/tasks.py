@@ -9,6 +9,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from crm.jobs import enqueuer
+
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
@@ -79,3 +81,26 @@ def refresh_task(algorithm: str = "auto") -> int:
     from .services.training import training_run_enqueue
 
     return training_run_enqueue(algorithm=algorithm).pk
+
+
+# --- how the services' jobs are enqueued (crm.jobs): the only place this app enqueues tasks -------
+
+
+@enqueuer("recommendations.training_run_execute")
+def _enqueue_training_run(run_id: int):
+    return training_run_execute_task.delay(run_id)
+
+
+@enqueuer("recommendations.training_run_execute_here")
+def _run_training_run_here(run_id: int):
+    """In this process (the demo's background thread), with the task's bookkeeping; never raises."""
+    return training_run_execute_task.apply(args=(run_id,), throw=False)
+
+
+@enqueuer("recommendations.score_shards")
+def _enqueue_score_shards(version_id: int, ranges: list[tuple[int, int]], activate: bool) -> None:
+    """All shards in parallel as a chord; the callback activates the version."""
+    from celery import chord
+
+    header = [model_version_score_shard_task.si(version_id, lo, hi) for lo, hi in ranges]
+    chord(header)(model_version_scored_task.si(version_id, activate))

@@ -6,7 +6,17 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from crm.models import Customer, Feedback, Interaction, Item, Segment
+from campaigns.delivery_models import (
+    DeliveryEvent,
+    RecipientDelivery,
+    SendWave,
+    Suppression,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from campaigns.models import Campaign, Recipient
+from crm.erasure import external_id_hash
+from crm.models import Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -59,6 +69,90 @@ class SegmentFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Segment {n}")
     rules = factory.LazyFunction(dict)
+
+
+class ErasedCustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ErasedCustomer
+
+    external_id_hash = factory.Sequence(lambda n: external_id_hash(f"erased-{n:05d}"))
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+
+
+class RecipientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Recipient
+
+    campaign = factory.SubFactory(CampaignFactory)
+    # An existing customer when there is one, so delivery rows hang off the test's shop instead of
+    # adding customers that segments and counts would see.
+    customer = factory.LazyFunction(lambda: Customer.objects.order_by("pk").first() or CustomerFactory())
+    email = factory.LazyAttribute(lambda o: o.customer.email)
+
+
+class RecipientDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RecipientDelivery
+
+    recipient = factory.SubFactory(RecipientFactory)
+    esp = "smtp"
+    provider_message_id = factory.Sequence(lambda n: f"<msg-{n:05d}@example.com>")
+
+
+class DeliveryEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryEvent
+
+    esp = "postmark"
+    event_id = factory.Sequence(lambda n: f"event-{n:05d}")
+    event_type = "delivered"
+    recipient = factory.SubFactory(RecipientFactory)
+    email = factory.LazyAttribute(lambda o: o.recipient.email)
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class SuppressionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Suppression
+
+    email = factory.Sequence(lambda n: f"bounced-{n:05d}@example.com")
+    reason = Suppression.Reason.HARD_BOUNCE
+
+
+class SendWaveFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SendWave
+
+    campaign = factory.SubFactory(CampaignFactory)
+    send_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=2))
+    time_zones = factory.LazyFunction(lambda: ["Europe/Berlin"])
+    customers = 1
+
+
+class WebhookSubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookSubscription
+
+    name = factory.Sequence(lambda n: f"Hook {n}")
+    url = "https://hooks.example.com/tailored"
+    secret = "s3cret-for-tests"
+    event_types = factory.LazyFunction(lambda: [WebhookSubscription.EventType.CAMPAIGN_SENT.value])
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    subscription = factory.SubFactory(WebhookSubscriptionFactory)
+    event_type = WebhookSubscription.EventType.CAMPAIGN_SENT.value
+    dedupe_key = factory.Sequence(lambda n: f"recipient:{n}")
+    payload = factory.LazyFunction(lambda: {"recipient": 1})
 
 
 def order_create(

@@ -56,8 +56,11 @@ def needs_opt_in(campaign: Campaign) -> bool:
     return campaign.channel == Campaign.Channel.EMAIL or campaign.consent_required
 
 
-def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
-    customer_id, email, opt_in, unsubscribed_at = row[0], row[1], row[2], row[3]
+def recipient_skip_reason(
+    campaign: Campaign, *, customer_id: int, email: str, opt_in: bool, unsubscribed_at, sends: dict[int, int]
+) -> str:
+    """Why this customer gets nothing from ``campaign`` ("" = eligible). The one rule, checked at build
+    time and again at send time (consent and caps change in between)."""
     if unsubscribed_at is not None:
         return Recipient.SkipReason.UNSUBSCRIBED
     if needs_opt_in(campaign) and not opt_in:
@@ -68,6 +71,12 @@ def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
         if campaign.frequency_cap_count and sends.get(customer_id, 0) >= campaign.frequency_cap_count:
             return Recipient.SkipReason.FREQUENCY_CAP
     return ""
+
+
+def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
+    return recipient_skip_reason(
+        campaign, customer_id=row[0], email=row[1], opt_in=row[2], unsubscribed_at=row[3], sends=sends
+    )
 
 
 def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) -> list[Recipient]:

@@ -366,10 +366,10 @@ def _soft_bounce(recipient: Recipient, esp: str, at: datetime, detail: str) -> s
             state=Recipient.State.PENDING, error=f"soft bounce, re-sending: {detail}"[:2000],
         )
         if moved:
-            from campaigns.tasks import recipient_resend_task
+            from crm.jobs import enqueue
 
             countdown = conf.SOFT_BOUNCE_RETRY_SECONDS
-            transaction.on_commit(lambda: recipient_resend_task.apply_async((recipient.pk,), countdown=countdown))
+            transaction.on_commit(lambda: enqueue("campaigns.recipient_resend", recipient.pk, countdown=countdown))
             return f"soft bounce: re-send {recipient.attempts} of {conf.SOFT_BOUNCE_MAX_RETRIES} queued"
         return "soft bounce"
     Recipient.objects.filter(pk=recipient.pk, state=Recipient.State.SENT).update(

@@ -180,7 +180,7 @@ def campaign_plan_local_send(*, campaign: Campaign, day: date, at: time | str,
 
 def local_waves_dispatch_due(*, now: datetime | None = None) -> list[int]:
     """Claim every planned wave whose time has come (once each) and start it; returns wave ids."""
-    from campaigns.tasks import campaign_wave_run_task
+    from crm.jobs import enqueue
 
     now = now or timezone.now()
     started = []
@@ -192,7 +192,7 @@ def local_waves_dispatch_due(*, now: datetime | None = None) -> list[int]:
             status=SendWave.Status.SENT, started_at=now
         ):
             started.append(wave_id)
-            campaign_wave_run_task.delay_on_commit(wave_id)
+            enqueue("campaigns.wave_run", wave_id)
     return started
 
 

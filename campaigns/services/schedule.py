@@ -68,7 +68,7 @@ def local_plan_clear(*, campaign: Campaign) -> None:
 
 def campaign_dispatch_due(*, now: datetime | None = None) -> list[int]:
     """Start every one-off campaign whose send time has passed; a conditional update claims each once."""
-    from campaigns.tasks import campaign_run_task
+    from crm.jobs import enqueue
 
     now = now or timezone.now()
     due = Campaign.objects.filter(
@@ -82,7 +82,7 @@ def campaign_dispatch_due(*, now: datetime | None = None) -> list[int]:
         )
         if claimed:
             started.append(campaign_id)
-            campaign_run_task.delay_on_commit(campaign_id)
+            enqueue("campaigns.campaign_run", campaign_id)
     from campaigns.services.local_time import local_waves_dispatch_due
 
     local_waves_dispatch_due(now=now)

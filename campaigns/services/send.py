@@ -28,7 +28,7 @@ from django.utils import timezone
 from campaigns.conf import campaigns_settings
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import recent_send_counts
-from campaigns.services.build import CampaignStateError
+from campaigns.services.build import CampaignStateError, recipient_skip_reason
 from campaigns.services.deliverability import (
     AnymailError,
     recipient_delivery_accepted,
@@ -63,7 +63,24 @@ TRANSIENT_SEND_ERRORS = (
 )
 
 
-SEND_MAX_RETRIES = 5
+@dataclass(frozen=True)
+class SendRetryPolicy:
+    """How a batch retries ``TRANSIENT_SEND_ERRORS``: the one definition, used by the Celery task
+    (``campaigns.tasks``) and by inline sending. The delay doubles each retry up to ``backoff_max``;
+    the first delay is ``worker_backoff`` seconds on a worker (with Celery's jitter) and the
+    ``SEND_RETRY_BACKOFF_SECONDS`` setting inline, where a person waits at the command line."""
+
+    max_retries: int = 5
+    worker_backoff: int = 5
+    backoff_max: int = 600
+
+    def inline_delay(self, attempt: int) -> float:
+        """Seconds before inline retry ``attempt + 1``."""
+        return min(campaigns_settings().SEND_RETRY_BACKOFF_SECONDS * 2**attempt, self.backoff_max)
+
+
+SEND_RETRY = SendRetryPolicy()
+SEND_MAX_RETRIES = SEND_RETRY.max_retries
 
 
 @dataclass
@@ -97,16 +114,11 @@ class _Throttle:
 
 def _send_time_skip_reason(recipient: Recipient, sends: dict[int, int]) -> str:
     """Consent and caps are checked again at send time: things change between build and send."""
-    customer, campaign = recipient.customer, recipient.campaign
-    if customer.unsubscribed_at is not None:
-        return Recipient.SkipReason.UNSUBSCRIBED
-    if not customer.email_opt_in:  # a mail is never sent without opt-in (consent_required or not)
-        return Recipient.SkipReason.NO_CONSENT
-    if not recipient.email:
-        return Recipient.SkipReason.NO_EMAIL
-    if campaign.frequency_cap_count and sends.get(customer.pk, 0) >= campaign.frequency_cap_count:
-        return Recipient.SkipReason.FREQUENCY_CAP
-    return ""
+    customer = recipient.customer
+    return recipient_skip_reason(
+        recipient.campaign, customer_id=customer.pk, email=recipient.email, opt_in=customer.email_opt_in,
+        unsubscribed_at=customer.unsubscribed_at, sends=sends,
+    )
 
 
 def _reply_code(exc: smtplib.SMTPException) -> int | None:
@@ -278,7 +290,7 @@ def campaign_send(*, campaign: Campaign, wait: bool = True) -> SendReport:
 
 
 def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: bool) -> SendReport:
-    from campaigns.tasks import campaign_send_batch_task
+    from crm.jobs import enqueue
 
     size = campaigns_settings().SEND_BATCH_SIZE
     batches = [ids[i:i + size] for i in range(0, len(ids), size)]
@@ -288,7 +300,7 @@ def _send_in_batches(campaign: Campaign, ids: list[int], *, wait: bool, finish: 
         if wait:
             _batch_send_inline(batch)
         else:
-            campaign_send_batch_task.delay_on_commit(batch)
+            enqueue("campaigns.send_batch", batch)
     if finish and (wait or not batches):
         campaign_send_finish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
@@ -310,7 +322,6 @@ def campaign_send_recipients(*, campaign: Campaign, recipient_ids: list[int], fi
 
 def _batch_send_inline(recipient_ids: list[int]) -> None:
     """One batch in this process, with the same retry policy as the task (backoff, then give up)."""
-    delay = campaigns_settings().SEND_RETRY_BACKOFF_SECONDS
     for attempt in range(SEND_MAX_RETRIES + 1):
         try:
             recipient_batch_send(recipient_ids=recipient_ids)
@@ -320,7 +331,7 @@ def _batch_send_inline(recipient_ids: list[int]) -> None:
                 logger.warning("batch of %s recipients gave up after %s retries: %r", len(recipient_ids), attempt, exc)
                 return
             logger.info("batch retry %s after %r", attempt + 1, exc)
-            time.sleep(delay * 2**attempt)
+            time.sleep(SEND_RETRY.inline_delay(attempt))
 
 
 def campaign_send_report(*, campaign: Campaign, batches: int = 0) -> SendReport:

@@ -114,10 +114,10 @@ def webhook_event_emit(*, event_type: str, dedupe_key: str, data: dict[str, Any]
             continue  # this fact was already queued for this subscription
         created.append(delivery.pk)
     if created:
-        from campaigns.tasks import webhook_deliver_task
+        from crm.jobs import enqueue
 
         for pk in created:
-            transaction.on_commit(lambda pk=pk: webhook_deliver_task.delay(pk))
+            transaction.on_commit(lambda pk=pk: enqueue("campaigns.webhook_deliver", pk))
     return created
 
 

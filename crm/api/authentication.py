@@ -20,7 +20,6 @@ or revoked key is a 401.
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -38,7 +37,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_hash(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
+    return ApiKey.hash_raw_key(raw_key)
 
 
 class ApiKeyUser:

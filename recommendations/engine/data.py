@@ -16,14 +16,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-# Relative strength of each interaction kind as an implicit-feedback weight.
+# Relative strength of each interaction kind as an implicit-feedback weight: the one definition
+# (the app's ``RECOMMENDATIONS["KIND_WEIGHTS"]`` default refers to it).
 # "rating" is special-cased: its weight comes from the value (see kind_weight).
 KIND_WEIGHTS: dict[str, float] = {
     "view": 1.0,
     "click": 1.5,
     "add_to_cart": 3.0,
+    "wishlist": 2.0,
     "purchase": 5.0,
-    "rating": 3.0,  # used only when a rating has no value
+    "rating": 2.0,  # used only when a rating has no value
 }
 DEFAULT_WEIGHT = 1.0
 RATING_SCALE = 5.0

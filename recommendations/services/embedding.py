@@ -55,7 +55,7 @@ def item_embeddings_refresh(
         vectors = encoder.encode([t for _, t, _ in chunk])
         rows = [
             ItemEmbedding(
-                item_id=i, model_name=name, text_hash=h, dim=vectors.shape[1], vector=v.astype("<f4").tobytes()
+                item_id=i, model_name=name, text_hash=h, dim=vectors.shape[1], vector=ItemEmbedding.encode_vector(v)
             )
             for (i, _, h), v in zip(chunk, vectors)
         ]
@@ -76,5 +76,5 @@ def item_embedding_matrix(*, item_ids: list[int], encoder: TextEncoder | None = 
     rows = ItemEmbedding.objects.filter(model_name=encoder.name).values_list("item_id", "vector")
     for item_id, vector in rows.iterator(chunk_size=2000):
         if item_id in position:
-            matrix[position[item_id]] = np.frombuffer(bytes(vector), dtype="<f4")
+            matrix[position[item_id]] = ItemEmbedding.decode_vector(vector)
     return matrix

@@ -209,9 +209,8 @@ def _available_mask(item_index: dict[int, int], n_items: int) -> np.ndarray:
 def _rejected(lo: int, hi: int) -> dict[int, set[int]]:
     """Items each customer gave negative feedback on: in no list."""
     rejected: dict[int, set[int]] = defaultdict(set)
-    negative = (Feedback.Kind.NOT_INTERESTED, Feedback.Kind.DISLIKE, Feedback.Kind.COMPLAINT)
     for customer_id, item_id in Feedback.objects.filter(
-        customer_id__gte=lo, customer_id__lte=hi, kind__in=negative, item__isnull=False
+        customer_id__gte=lo, customer_id__lte=hi, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
     ).values_list("customer_id", "item_id"):
         rejected[customer_id].add(item_id)
     return rejected
@@ -360,8 +359,6 @@ def model_version_score(
     Eager mode scores the shards in turn and returns the activated version; with a broker the
     shards run in parallel as a chord and this returns None at once (the callback activates).
     """
-    from ..tasks import model_version_score_shard_task, model_version_scored_task
-
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.SCORING)
     ranges = customer_shards(shards=shards)
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -370,10 +367,9 @@ def model_version_score(
             if progress is not None:
                 progress(done, len(ranges))
         return model_version_scored(version=version, activate=activate)
-    from celery import chord
+    from crm.jobs import enqueue
 
-    header = [model_version_score_shard_task.si(version.pk, lo, hi) for lo, hi in ranges]
-    chord(header)(model_version_scored_task.si(version.pk, activate))
+    enqueue("recommendations.score_shards", version.pk, ranges, activate)
     return None
 
 

@@ -163,7 +163,7 @@ def training_run_enqueue(
     """
     if algorithm not in algorithm_choices():
         raise ValueError(UNKNOWN_ALGORITHM.format(name=algorithm, choices=", ".join(algorithm_choices())))
-    from ..tasks import training_run_execute_task
+    from crm.jobs import enqueue
 
     run = TrainingRun.objects.create(algorithm=algorithm, params=params or {}, force_activate=activate)
 
@@ -173,7 +173,7 @@ def training_run_enqueue(
                 target=_execute_in_thread, args=(run.pk,), name=f"training-run-{run.pk}", daemon=True
             ).start()
             return
-        result = training_run_execute_task.delay(run.pk)
+        result = enqueue("recommendations.training_run_execute", run.pk)
         TrainingRun.objects.filter(pk=run.pk, task_id="").update(task_id=result.id or "")
 
     transaction.on_commit(_send)
@@ -183,10 +183,10 @@ def training_run_enqueue(
 
 
 def _execute_in_thread(run_id: int) -> None:
-    from ..tasks import training_run_execute_task
+    from crm.jobs import enqueue
 
     try:
-        training_run_execute_task.apply(args=(run_id,), throw=False)
+        enqueue("recommendations.training_run_execute_here", run_id)
     except Exception:  # a thread has no caller to raise to: the run row already says it failed
         logger.exception("training run %s failed in its background thread", run_id)
     finally:

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from crm.models import Customer
-from crm.services import customer_export
+from crm.selectors import customer_export
 
 NOT_FOUND = "No customer with external id {external_id!r}."
 
