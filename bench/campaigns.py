@@ -21,29 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from drill_common import ensure_database, free_port  # noqa: E402  (bench/ helpers)
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tailored_campaign_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-def _ensure_database(url: str) -> None:
-    """Create the bench database if it does not exist (connecting to the server's ``postgres`` db)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def generate(n_customers: int, n_items: int, recs_per_customer: int, n_send: int) -> dict:
@@ -126,7 +108,7 @@ def bench_send(n_send: int, n_items: int, batch_size: int) -> dict:
     from campaigns.services.send import campaign_send
     from crm.models import Segment
 
-    port = _free_port()
+    port = free_port()
     sink = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -182,7 +164,7 @@ def main() -> None:
     import django
 
     if os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
-        _ensure_database(os.environ["DATABASE_URL"])
+        ensure_database(os.environ["DATABASE_URL"])
     django.setup()
     from django.conf import settings
     from django.core.management import call_command

@@ -25,24 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from drill_common import ensure_database  # noqa: E402  (bench/ helpers)
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/deliver")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", "bench:bench-webhook-secret")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 SECRET = os.environ["ANYMAIL_WEBHOOK_SECRET"]
-
-
-def _ensure_database(url: str) -> None:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        name = parts.path.lstrip("/")
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup(n: int) -> list[tuple[str, str]]:
@@ -137,7 +126,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--outbound", type=int, default=500)
     args = parser.parse_args()
-    _ensure_database(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()

@@ -7,7 +7,8 @@
   started again with its queues intact (as a production Redis with persistence would be).
 - ``Gunicorn``: the product's WSGI app; ``SmtpSinkProcess``: a real SMTP server (aiosmtpd) in its
   own process that appends every accepted message to a JSON-lines file.
-- ``manage()``, ``django_env()``, ``write_result()``.
+- ``manage()``, ``django_env()``, ``write_result()``; ``free_port()`` and ``ensure_database()``, which
+  the other benchmarks use too.
 
 Run ``python bench/drill_common.py smtp-sink --port N --log FILE`` to start a sink by hand.
 """
@@ -38,6 +39,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    """Create the database of ``url`` if it does not exist (connecting to the server's ``postgres`` db)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
