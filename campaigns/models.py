@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
 from crm.choices import ValueLabelChoices
+from crm.models import TimeStampedModel
 from recommendations.models import Recommendation
 
 # Bounds that keep date arithmetic and integer columns sane (10 years; a cap no one would set).
@@ -18,7 +19,7 @@ MAX_DAYS = 3650
 MAX_CAP_COUNT = 1000
 
 
-class Campaign(models.Model):
+class Campaign(TimeStampedModel):
     class Channel(ValueLabelChoices):
         EMAIL = "email", "e-mail"
         OFFER_LIST = "offer_list", "offer list (export)"
@@ -89,8 +90,6 @@ class Campaign(models.Model):
     current_run = models.PositiveIntegerField(default=0, help_text="The latest built run (recurring campaigns).")
     built_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When the latest run finished sending.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
