@@ -4,7 +4,8 @@ Why: Django services, the trainer, metrics and benchmarks only ever talk to
 :class:`Recommender`; an algorithm is one file with a config dataclass and the
 few methods below (after implicit's ``RecommenderBase``).
 
-- ``fit(train, item_embeddings=, valid=, progress=)`` learns parameters.
+- ``fit(train, item_embeddings=, valid=, progress=)`` learns parameters; an algorithm implements
+  ``_fit(train, inputs)``, where :class:`FitInputs` carries the three optional inputs.
 - ``score(user_idx)`` returns raw float32 scores [n, n_items] (higher = better) for
   users of the index space, from the *histories* the model holds (the training
   data by default; :meth:`set_histories` swaps in fresher histories without
