@@ -30,8 +30,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_common import Gunicorn, PrivatePostgres, django_env, manage, stop_process, write_result  # noqa: E402
+from drill_common import Gunicorn, PrivatePostgres, django_env, manage, stop_process, write_result  # bench/ helpers
 
 BENCH = Path(__file__).resolve().parent
 ID_SEGMENT = re.compile(r"/[^/]+")

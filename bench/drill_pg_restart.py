@@ -26,10 +26,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_common import Gunicorn, PrivatePostgres, django_env, manage, write_result  # noqa: E402
+from drill_common import Gunicorn, PrivatePostgres, django_env, manage, write_result  # bench/ helpers
 
 CLIENTS = 4
 N_CUSTOMERS, N_ITEMS = 500, 200

@@ -34,8 +34,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_common import (  # noqa: E402
+from drill_common import (  # bench/ helpers (this script's folder is on sys.path)
     PYTHON,
     ROOT,
     PrivatePostgres,

@@ -8,13 +8,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.choices import ValueLabelChoices
+
 
 class RecipientDelivery(models.Model):
     """The provider's view of one sent recipient: its message id and the latest delivery status."""
 
-    class Status(models.TextChoices):
+    class Status(ValueLabelChoices):
         ACCEPTED = "accepted", "accepted by the provider"
-        DELIVERED = "delivered", "delivered"
+        DELIVERED = "delivered"
         DEFERRED = "deferred", "deferred (provider retrying)"
         SOFT_BOUNCED = "soft_bounced", "soft bounce"
         BOUNCED = "bounced", "hard bounce"
@@ -76,7 +78,7 @@ class SuppressionQuerySet(models.QuerySet):
 class Suppression(models.Model):
     """An address no campaign may mail (hard bounce, complaint, or by hand) until someone lifts it."""
 
-    class Reason(models.TextChoices):
+    class Reason(ValueLabelChoices):
         HARD_BOUNCE = "hard_bounce", "hard bounce"
         COMPLAINT = "complaint", "spam complaint"
         SOFT_BOUNCES = "soft_bounces", "repeated soft bounces"
@@ -108,9 +110,9 @@ class Suppression(models.Model):
 class SendWave(models.Model):
     """Part of a "local time" campaign run: the recipients in some time zones, due at one UTC instant."""
 
-    class Status(models.TextChoices):
-        PLANNED = "planned", "planned"
-        SENT = "sent", "sent"
+    class Status(ValueLabelChoices):
+        PLANNED = "planned"
+        SENT = "sent"
 
     campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="send_waves")
     send_at = models.DateTimeField(db_index=True)
@@ -143,7 +145,7 @@ class LocalSendPlan(models.Model):
 class WebhookSubscription(models.Model):
     """An integration's URL that receives signed events (see campaigns/services/webhooks_out.py)."""
 
-    class EventType(models.TextChoices):
+    class EventType(ValueLabelChoices):
         RECOMMENDATIONS_REFRESHED = "recommendations.refreshed", "recommendations refreshed for a customer"
         CAMPAIGN_SENT = "campaign.sent", "campaign sent"
         RECIPIENT_BOUNCED = "recipient.bounced", "recipient bounced"
@@ -168,9 +170,9 @@ class WebhookSubscription(models.Model):
 class WebhookDelivery(models.Model):
     """One event for one subscription: retried with backoff until delivered or dead-lettered."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        DELIVERED = "delivered", "delivered"
+    class Status(ValueLabelChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
         DEAD = "dead", "dead letter (gave up)"
 
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")

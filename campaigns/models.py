@@ -10,6 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.templating import validate_html_template, validate_subject_template, validate_text_template
+from crm.choices import ValueLabelChoices
+from crm.models import TimeStampedModel
 from recommendations.models import Recommendation
 
 # Bounds that keep date arithmetic and integer columns sane (10 years; a cap no one would set).
@@ -17,21 +19,21 @@ MAX_DAYS = 3650
 MAX_CAP_COUNT = 1000
 
 
-class Campaign(models.Model):
-    class Channel(models.TextChoices):
+class Campaign(TimeStampedModel):
+    class Channel(ValueLabelChoices):
         EMAIL = "email", "e-mail"
         OFFER_LIST = "offer_list", "offer list (export)"
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "draft"
-        SCHEDULED = "scheduled", "scheduled"
-        BUILDING = "building", "building"
+    class Status(ValueLabelChoices):
+        DRAFT = "draft"
+        SCHEDULED = "scheduled"
+        BUILDING = "building"
         READY = "ready", "built, ready to send"
-        SENDING = "sending", "sending"
-        SENT = "sent", "sent"
-        PAUSED = "paused", "paused"
-        CANCELLED = "cancelled", "cancelled"
-        FAILED = "failed", "failed"
+        SENDING = "sending"
+        SENT = "sent"
+        PAUSED = "paused"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -88,8 +90,6 @@ class Campaign(models.Model):
     current_run = models.PositiveIntegerField(default=0, help_text="The latest built run (recurring campaigns).")
     built_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When the latest run finished sending.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -141,16 +141,16 @@ class Recipient(models.Model):
     recipient left in ``sending`` is "in doubt" and is never re-sent automatically.
     """
 
-    class State(models.TextChoices):
-        PENDING = "pending", "pending"
+    class State(ValueLabelChoices):
+        PENDING = "pending"
         SENDING = "sending", "sending (in doubt if it stays)"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
-        SKIPPED = "skipped", "skipped"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"
         HOLDOUT = "holdout", "holdout (not sent)"
 
-    class SkipReason(models.TextChoices):
-        UNSUBSCRIBED = "unsubscribed", "unsubscribed"
+    class SkipReason(ValueLabelChoices):
+        UNSUBSCRIBED = "unsubscribed"
         NO_CONSENT = "no_consent", "no e-mail consent"
         NO_EMAIL = "no_email", "no e-mail address"
         FREQUENCY_CAP = "frequency_cap", "frequency cap reached"

@@ -18,14 +18,15 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm.models import Customer, Feedback, Item
+from crm.models import Customer, Item
 from crm.selectors import segment_evaluate
-from recommendations.conf import recommendations_settings
 from recommendations.models import Recommendation
 from recommendations.selectors import (
     LIST_DISCOVER,
     ItemFilters,
     RecommendedItem,
+    customers_excluded_item_ids,
+    diversify_by_category,
     model_version_active,
     recommendation_list_for_customer,
 )
@@ -105,43 +106,6 @@ def allowed_items(*, filters: ItemFilters) -> dict[int, _ItemRow]:
     return {row[0]: _ItemRow(*row) for row in rows}
 
 
-def _excluded_by_customer(customer_ids: Sequence[int], list_name: str = LIST_DISCOVER) -> dict[int, set[int]]:
-    """Mirror of ``customer_excluded_item_ids`` for many customers: rejected and (discover only)
-    already-bought items."""
-    excluded: dict[int, set[int]] = defaultdict(set)
-    rejected = Feedback.objects.filter(
-        customer_id__in=customer_ids, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
-    )
-    for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
-        excluded[customer_id].add(item_id)
-    kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
-    if kinds and list_name == LIST_DISCOVER:
-        from crm.models import Interaction
-
-        seen = Interaction.objects.filter(customer_id__in=customer_ids, kind__in=kinds)
-        for customer_id, item_id in seen.order_by().values_list("customer_id", "item_id"):
-            excluded[customer_id].add(item_id)
-    return excluded
-
-
-def _diversify(candidates: list[tuple], *, limit: int, max_per_category: int | None,
-               category: dict[int, str]) -> tuple[list[tuple], bool]:
-    """The same pass as recommendations' ``_diversify``; also says whether it filled ``chosen``."""
-    if not max_per_category:
-        return candidates[:limit], len(candidates) >= limit
-    chosen, per_category, overflow = [], {}, []
-    for candidate in candidates:
-        cat = category[candidate[0]]
-        if per_category.get(cat, 0) < max_per_category:
-            per_category[cat] = per_category.get(cat, 0) + 1
-            chosen.append(candidate)
-        else:
-            overflow.append(candidate)
-        if len(chosen) == limit:
-            return (chosen + overflow)[:limit], True
-    return (chosen + overflow)[:limit], False
-
-
 def recommendation_snapshots_for_customers(
     *,
     customers: Sequence[Customer | CustomerRef],
@@ -162,7 +126,7 @@ def recommendation_snapshots_for_customers(
     items = allowed_items(filters=filters) if items is None else items
     version = model_version_active()
     ids = [c.pk for c in customers]
-    excluded = _excluded_by_customer(ids, list_name)
+    excluded = customers_excluded_item_ids(customer_ids=ids, list_name=list_name)
     stored: dict[int, list[tuple]] = defaultdict(list)
     max_demoted = max((len(demote_item_ids.get(i, ())) for i in ids), default=0)
     read_depth = 2 * (limit * (3 if max_per_category else 1) + max_demoted) + 10
@@ -209,7 +173,9 @@ def _choose_from_stored(rows, *, items, excluded, demoted, limit, max_per_catego
     if len(candidates) < wanted:  # the selector would top up with cold start
         return None
     front = [c for c in candidates if c[0] not in demoted]
-    chosen, filled = _diversify(front, limit=limit, max_per_category=max_per_category, category=category)
+    chosen, filled = diversify_by_category(
+        front, limit=limit, max_per_category=max_per_category, category_of=lambda c: category[c[0]]
+    )
     if not filled:
         # The pass would continue past the non-demoted rows read (into rows not read, or into the
         # demoted tail): only the per-customer selector, which sees everything, can decide.

@@ -11,7 +11,13 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, filters, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -67,6 +73,18 @@ def _raw_list(request, what: str, limit: int) -> list | Response:
     return rows
 
 
+def _bulk_rows(request, input_serializer, what: str, key: str) -> list[dict] | Response:
+    """The validated rows of a bulk upsert ``{"<what>": [...]}``, each ``key`` once; or the 400 for too many."""
+    rows = _raw_list(request, what, settings.API_BULK_MAX_RECORDS)
+    if isinstance(rows, Response):
+        return rows
+    serializer = input_serializer(data={what: rows})
+    serializer.is_valid(raise_exception=True)
+    clean = [dict(row) for row in serializer.validated_data[what]]
+    _reject_repeats(clean, key, what)
+    return clean
+
+
 def _reject_repeats(rows: list[dict], field: str, what: str) -> None:
     seen, repeated = set(), []
     for row in rows:
@@ -89,6 +107,98 @@ class ListMixin:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(output_serializer(page, many=True).data)
+
+
+def list_create_schema(resource: str, input_serializer, output_serializer):
+    """The OpenAPI operations of a list + create endpoint: ``<resource>_list``, ``<resource>_create``."""
+    return extend_schema_view(
+        get=extend_schema(operation_id=f"{resource}_list", responses=output_serializer(many=True)),
+        post=extend_schema(
+            operation_id=f"{resource}_create", request=input_serializer, responses={201: output_serializer}
+        ),
+    )
+
+
+def detail_schema(resource: str, input_serializer, output_serializer):
+    """The OpenAPI operations of a detail endpoint: ``<resource>_retrieve|update|partial_update|destroy``."""
+    return extend_schema_view(
+        get=extend_schema(operation_id=f"{resource}_retrieve", responses=output_serializer),
+        put=extend_schema(operation_id=f"{resource}_update", request=input_serializer, responses=output_serializer),
+        patch=extend_schema(
+            operation_id=f"{resource}_partial_update", request=input_serializer, responses=output_serializer
+        ),
+        delete=extend_schema(operation_id=f"{resource}_destroy", responses={204: None}),
+    )
+
+
+class KeyedListCreateApi(ListMixin, GenericAPIView):
+    """GET lists rows (filter, order, cursor pages); POST creates one, 409 when its natural key is taken.
+
+    Subclasses set ``queryset``, ``filterset_class``, the two serializers and ``key_field``, and
+    implement ``perform_create`` (one service call).
+    """
+
+    key_field = ""
+
+    def perform_create(self, data: dict):
+        raise NotImplementedError
+
+    def created(self, request, row) -> None:
+        """Hook: what a new row needs besides its creation, in the same request."""
+
+    def get(self, request):
+        return self.list_response(self.OutputSerializer)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = serializer.validated_data[self.key_field]
+        model = self.queryset.model
+        taken = Conflict(ALREADY_EXISTS.format(model=model._meta.model_name, field=self.key_field, key=key))
+        if model.objects.filter(**{self.key_field: key}).exists():
+            raise taken
+        try:
+            row = self.perform_create(serializer.validated_data)
+        except IntegrityError as exc:  # a concurrent create won
+            raise taken from exc
+        self.created(request, row)
+        return Response(self.OutputSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class KeyedDetailApi(GenericAPIView):
+    """GET one row named by its natural key in the URL, PUT/PATCH its fields, DELETE it.
+
+    Subclasses set the two serializers and implement ``row`` (the lookup, a 404 naming the key),
+    ``perform_update`` and ``perform_destroy`` (one service call each).
+    """
+
+    def row(self):
+        raise NotImplementedError
+
+    def perform_update(self, row, data: dict):
+        raise NotImplementedError
+
+    def perform_destroy(self, row) -> None:
+        raise NotImplementedError
+
+    def get(self, request, **kwargs):
+        return Response(self.OutputSerializer(self.row()).data)
+
+    def put(self, request, **kwargs):
+        return self._update(request, partial=False)
+
+    def patch(self, request, **kwargs):
+        return self._update(request, partial=True)
+
+    def _update(self, request, *, partial: bool):
+        row = self.row()
+        serializer = self.InputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return Response(self.OutputSerializer(self.perform_update(row, serializer.validated_data)).data)
+
+    def delete(self, request, **kwargs):
+        self.perform_destroy(self.row())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- customers ----------------------------------------------------------------------------------
@@ -136,7 +246,8 @@ def customer_or_404(external_id: str) -> Customer:
     return found_or_404(selectors.customer_get(external_id=external_id), CUSTOMER_NOT_FOUND.format(key=external_id))
 
 
-class CustomerListCreateApi(ListMixin, GenericAPIView):
+@list_create_schema("customers", CustomerInputSerializer, CustomerOutputSerializer)
+class CustomerListCreateApi(KeyedListCreateApi):
     """GET lists customers (filter, order, cursor pages); POST creates one."""
 
     queryset = Customer.objects.all()
@@ -144,59 +255,32 @@ class CustomerListCreateApi(ListMixin, GenericAPIView):
     ordering_fields = ["id", "created_at", "updated_at"]
     InputSerializer = CustomerInputSerializer
     OutputSerializer = CustomerOutputSerializer
+    key_field = "external_id"
 
-    @extend_schema(operation_id="customers_list", responses=CustomerOutputSerializer(many=True))
-    def get(self, request):
-        return self.list_response(self.OutputSerializer)
+    def perform_create(self, data: dict) -> Customer:
+        return services.customer_create(**data)
 
-    @extend_schema(operation_id="customers_create", request=CustomerInputSerializer,
-                   responses={201: CustomerOutputSerializer})
-    def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = serializer.validated_data["external_id"]
-        if Customer.objects.filter(external_id=key).exists():
-            raise Conflict(ALREADY_EXISTS.format(model="customer", field="external_id", key=key))
-        try:
-            customer = services.customer_create(**serializer.validated_data)
-        except IntegrityError as exc:  # a concurrent create won
-            raise Conflict(ALREADY_EXISTS.format(model="customer", field="external_id", key=key)) from exc
+    def created(self, request, row: Customer) -> None:
         consent.consent_events_for_new_customers(
-            customers=[customer], channel=ConsentEvent.Channel.API, actor=request_actor(request)
+            customers=[row], channel=ConsentEvent.Channel.API, actor=request_actor(request)
         )
-        return Response(self.OutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
-class CustomerDetailApi(GenericAPIView):
+@detail_schema("customers", CustomerFields, CustomerOutputSerializer)
+class CustomerDetailApi(KeyedDetailApi):
     """GET one customer, PUT/PATCH its fields, DELETE erases it (personal data and history)."""
 
     InputSerializer = CustomerFields
     OutputSerializer = CustomerOutputSerializer
 
-    @extend_schema(operation_id="customers_retrieve", responses=CustomerOutputSerializer)
-    def get(self, request, external_id: str):
-        return Response(self.OutputSerializer(customer_or_404(external_id)).data)
+    def row(self) -> Customer:
+        return customer_or_404(self.kwargs["external_id"])
 
-    @extend_schema(operation_id="customers_update", request=CustomerFields, responses=CustomerOutputSerializer)
-    def put(self, request, external_id: str):
-        return self._update(request, external_id, partial=False)
+    def perform_update(self, row: Customer, data: dict) -> Customer:
+        return services.customer_update(customer=row, data=data)
 
-    @extend_schema(operation_id="customers_partial_update", request=CustomerFields,
-                   responses=CustomerOutputSerializer)
-    def patch(self, request, external_id: str):
-        return self._update(request, external_id, partial=True)
-
-    def _update(self, request, external_id: str, *, partial: bool):
-        customer = customer_or_404(external_id)
-        serializer = self.InputSerializer(data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        customer = services.customer_update(customer=customer, data=serializer.validated_data)
-        return Response(self.OutputSerializer(customer).data)
-
-    @extend_schema(operation_id="customers_destroy", responses={204: None})
-    def delete(self, request, external_id: str):
-        services.customer_erase(customer=customer_or_404(external_id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, row: Customer) -> None:
+        services.customer_erase(customer=row)
 
 
 UpsertResultSerializer = inline_serializer(
@@ -216,13 +300,9 @@ class CustomerBulkUpsertApi(GenericAPIView):
     @extend_schema(operation_id="customers_bulk_upsert", request=InputSerializer,
                    responses={200: UpsertResultSerializer})
     def post(self, request):
-        rows = _raw_list(request, "customers", settings.API_BULK_MAX_RECORDS)
-        if isinstance(rows, Response):
-            return rows
-        serializer = self.InputSerializer(data={"customers": rows})
-        serializer.is_valid(raise_exception=True)
-        clean = [dict(row) for row in serializer.validated_data["customers"]]
-        _reject_repeats(clean, "external_id", "customers")
+        clean = _bulk_rows(request, self.InputSerializer, "customers", "external_id")
+        if isinstance(clean, Response):
+            return clean
         _reject_consent_changes(clean)
         result = services.customer_upsert_many(rows=clean)
         new = [r["external_id"] for r in clean if r.get("email_opt_in") or r.get("unsubscribed_at")]
@@ -327,7 +407,8 @@ def item_or_404(sku: str) -> Item:
     return found_or_404(selectors.item_get(sku=sku), ITEM_NOT_FOUND.format(key=sku))
 
 
-class ItemListCreateApi(ListMixin, GenericAPIView):
+@list_create_schema("items", ItemInputSerializer, ItemOutputSerializer)
+class ItemListCreateApi(KeyedListCreateApi):
     """GET lists items (filter, order, cursor pages); POST creates one."""
 
     queryset = Item.objects.all()
@@ -335,53 +416,27 @@ class ItemListCreateApi(ListMixin, GenericAPIView):
     ordering_fields = ["id", "created_at", "updated_at", "price"]
     InputSerializer = ItemInputSerializer
     OutputSerializer = ItemOutputSerializer
+    key_field = "sku"
 
-    @extend_schema(operation_id="items_list", responses=ItemOutputSerializer(many=True))
-    def get(self, request):
-        return self.list_response(self.OutputSerializer)
-
-    @extend_schema(operation_id="items_create", request=ItemInputSerializer, responses={201: ItemOutputSerializer})
-    def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = serializer.validated_data["sku"]
-        if Item.objects.filter(sku=key).exists():
-            raise Conflict(ALREADY_EXISTS.format(model="item", field="sku", key=key))
-        try:
-            item = services.item_create(**serializer.validated_data)
-        except IntegrityError as exc:
-            raise Conflict(ALREADY_EXISTS.format(model="item", field="sku", key=key)) from exc
-        return Response(self.OutputSerializer(item).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, data: dict) -> Item:
+        return services.item_create(**data)
 
 
-class ItemDetailApi(GenericAPIView):
+@detail_schema("items", ItemFields, ItemOutputSerializer)
+class ItemDetailApi(KeyedDetailApi):
     """GET one item, PUT/PATCH its fields, DELETE it."""
 
     InputSerializer = ItemFields
     OutputSerializer = ItemOutputSerializer
 
-    @extend_schema(operation_id="items_retrieve", responses=ItemOutputSerializer)
-    def get(self, request, sku: str):
-        return Response(self.OutputSerializer(item_or_404(sku)).data)
+    def row(self) -> Item:
+        return item_or_404(self.kwargs["sku"])
 
-    @extend_schema(operation_id="items_update", request=ItemFields, responses=ItemOutputSerializer)
-    def put(self, request, sku: str):
-        return self._update(request, sku, partial=False)
+    def perform_update(self, row: Item, data: dict) -> Item:
+        return services.item_update(item=row, data=data)
 
-    @extend_schema(operation_id="items_partial_update", request=ItemFields, responses=ItemOutputSerializer)
-    def patch(self, request, sku: str):
-        return self._update(request, sku, partial=True)
-
-    def _update(self, request, sku: str, *, partial: bool):
-        item = item_or_404(sku)
-        serializer = self.InputSerializer(data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        return Response(self.OutputSerializer(services.item_update(item=item, data=serializer.validated_data)).data)
-
-    @extend_schema(operation_id="items_destroy", responses={204: None})
-    def delete(self, request, sku: str):
-        services.item_delete(item=item_or_404(sku))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def perform_destroy(self, row: Item) -> None:
+        services.item_delete(item=row)
 
 
 class ItemBulkUpsertApi(GenericAPIView):
@@ -395,13 +450,9 @@ class ItemBulkUpsertApi(GenericAPIView):
 
     @extend_schema(operation_id="items_bulk_upsert", request=InputSerializer, responses={200: UpsertResultSerializer})
     def post(self, request):
-        rows = _raw_list(request, "items", settings.API_BULK_MAX_RECORDS)
-        if isinstance(rows, Response):
-            return rows
-        serializer = self.InputSerializer(data={"items": rows})
-        serializer.is_valid(raise_exception=True)
-        clean = [dict(row) for row in serializer.validated_data["items"]]
-        _reject_repeats(clean, "sku", "items")
+        clean = _bulk_rows(request, self.InputSerializer, "items", "sku")
+        if isinstance(clean, Response):
+            return clean
         existing = set(Item.objects.filter(sku__in=[r["sku"] for r in clean if "title" not in r])
                        .values_list("sku", flat=True))
         missing = {f"items[{i}].title": ["Required for a new item."]

@@ -45,32 +45,41 @@ class IsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = SaneIsoDateTimeField
 
 
-class CustomerFilter(filters.FilterSet):
+class ChangedSinceFilterSet(filters.FilterSet):
+    """``updated_after``: how an integration polls for the rows changed since it last looked."""
+
+    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+
+class CustomerItemFilterSet(filters.FilterSet):
+    """Rows about a customer and an item, named by their external keys."""
+
+    customer = filters.CharFilter(field_name="customer__external_id", help_text="Customer external_id.")
+    item = filters.CharFilter(field_name="item__sku", help_text="Item SKU.")
+
+
+class CustomerFilter(ChangedSinceFilterSet):
     country = filters.CharFilter(field_name="country", lookup_expr="iexact")
     email = filters.CharFilter(field_name="email", lookup_expr="iexact")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Customer
         fields = ["country", "email", "email_opt_in"]
 
 
-class ItemFilter(filters.FilterSet):
+class ItemFilter(ChangedSinceFilterSet):
     category = filters.CharFilter(field_name="category", lookup_expr="iexact")
     min_price = filters.NumberFilter(field_name="price", lookup_expr="gte")
     max_price = filters.NumberFilter(field_name="price", lookup_expr="lte")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Item
         fields = ["category", "active", "in_stock"]
 
 
-class InteractionFilter(filters.FilterSet):
-    customer = filters.CharFilter(field_name="customer__external_id", help_text="Customer external_id.")
-    item = filters.CharFilter(field_name="item__sku", help_text="Item SKU.")
+class InteractionFilter(CustomerItemFilterSet):
     kind = filters.MultipleChoiceFilter(choices=Interaction.Kind.choices)
     source = filters.ChoiceFilter(choices=Interaction.Source.choices)
     order_id = filters.CharFilter(help_text="The lines of one order.")
@@ -82,9 +91,7 @@ class InteractionFilter(filters.FilterSet):
         fields = ["customer", "item", "kind", "source"]
 
 
-class FeedbackFilter(filters.FilterSet):
-    customer = filters.CharFilter(field_name="customer__external_id", help_text="Customer external_id.")
-    item = filters.CharFilter(field_name="item__sku", help_text="Item SKU.")
+class FeedbackFilter(CustomerItemFilterSet):
     kind = filters.MultipleChoiceFilter(choices=Feedback.Kind.choices)
     status = filters.ChoiceFilter(choices=Feedback.Status.choices)
     source = filters.ChoiceFilter(choices=Feedback.Source.choices)

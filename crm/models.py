@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .choices import ValueLabelChoices
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
@@ -102,20 +104,20 @@ MAX_ORDER_ID_LENGTH = 100
 
 
 class Interaction(models.Model):
-    class Kind(models.TextChoices):
-        VIEW = "view", "view"
-        CLICK = "click", "click"
+    class Kind(ValueLabelChoices):
+        VIEW = "view"
+        CLICK = "click"
         ADD_TO_CART = "add_to_cart", "add to cart"
-        PURCHASE = "purchase", "purchase"
-        RATING = "rating", "rating"
-        WISHLIST = "wishlist", "wishlist"
+        PURCHASE = "purchase"
+        RATING = "rating"
+        WISHLIST = "wishlist"
 
-    class Source(models.TextChoices):
-        WEB = "web", "web"
+    class Source(ValueLabelChoices):
+        WEB = "web"
         API = "api", "API"
-        CAMPAIGN = "campaign", "campaign"
-        IMPORT = "import", "import"
-        ADMIN = "admin", "admin"
+        CAMPAIGN = "campaign"
+        IMPORT = "import"
+        ADMIN = "admin"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
@@ -154,26 +156,26 @@ class Interaction(models.Model):
 
 
 class Feedback(TimeStampedModel):
-    class Kind(models.TextChoices):
-        LIKE = "like", "like"
-        DISLIKE = "dislike", "dislike"
+    class Kind(ValueLabelChoices):
+        LIKE = "like"
+        DISLIKE = "dislike"
         NOT_INTERESTED = "not_interested", "not interested"
-        COMPLAINT = "complaint", "complaint"
+        COMPLAINT = "complaint"
 
     # The kinds that reject an item: it is taken out of the customer's lists and never recommended again.
     NEGATIVE_KINDS = (Kind.NOT_INTERESTED, Kind.DISLIKE, Kind.COMPLAINT)
 
-    class Status(models.TextChoices):
-        NEW = "new", "new"
-        REVIEWED = "reviewed", "reviewed"
-        ACTIONED = "actioned", "actioned"
-        DISMISSED = "dismissed", "dismissed"
+    class Status(ValueLabelChoices):
+        NEW = "new"
+        REVIEWED = "reviewed"
+        ACTIONED = "actioned"
+        DISMISSED = "dismissed"
 
-    class Source(models.TextChoices):
+    class Source(ValueLabelChoices):
         API = "api", "API"
         EMAIL = "email", "e-mail"
-        ADMIN = "admin", "admin"
-        WEB = "web", "web"
+        ADMIN = "admin"
+        WEB = "web"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="feedback")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="feedback", null=True, blank=True)
@@ -233,10 +235,10 @@ class ApiKey(models.Model):
     which show the raw key exactly once.
     """
 
-    class Scope(models.TextChoices):
-        READ = "read", "read"
-        WRITE = "write", "write"
-        ADMIN = "admin", "admin"
+    class Scope(ValueLabelChoices):
+        READ = "read"
+        WRITE = "write"
+        ADMIN = "admin"
 
     name = models.CharField(max_length=200)
     prefix = models.CharField(max_length=8, db_index=True, editable=False, help_text="The key's first 8 characters.")
@@ -279,15 +281,15 @@ class ConsentEvent(models.Model):
     same transaction as the change; a customer's rows are their consent history.
     """
 
-    class Action(models.TextChoices):
+    class Action(ValueLabelChoices):
         OPT_IN = "opt_in", "opted in"
         OPT_OUT = "opt_out", "opted out"
 
-    class Channel(models.TextChoices):
+    class Channel(ValueLabelChoices):
         API = "api", "API"
-        ADMIN = "admin", "admin"
+        ADMIN = "admin"
         EMAIL_LINK = "email_link", "unsubscribe link"
-        IMPORT = "import", "import"
+        IMPORT = "import"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_events")
     action = models.CharField(max_length=10, choices=Action.choices)

@@ -6,17 +6,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.choices import ValueLabelChoices
+
 
 class ModelVersion(models.Model):
     """One trained recommender. Exactly one version is active at a time (a partial unique index)."""
 
-    class Status(models.TextChoices):
-        TRAINING = "training", "training"
+    class Status(ValueLabelChoices):
+        TRAINING = "training"
         TRAINED = "trained", "trained (not serving)"
         SCORING = "scoring", "scoring customers"
         READY = "ready", "scored, ready to serve"
-        FAILED = "failed", "failed"
-        RETIRED = "retired", "retired"
+        FAILED = "failed"
+        RETIRED = "retired"
 
     algorithm = models.CharField(max_length=50)
     params = models.JSONField(default=dict, blank=True)
@@ -48,11 +50,11 @@ class ModelVersion(models.Model):
 class TrainingRun(models.Model):
     """Progress and log of one train (-> evaluate -> promote -> score) job, shown in the admin."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
+    class Status(ValueLabelChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
 
     algorithm = models.CharField(max_length=50, default="auto")
     params = models.JSONField(default=dict, blank=True)
@@ -119,9 +121,9 @@ class Recommendation(models.Model):
     again: replenishment).
     """
 
-    class List(models.TextChoices):
+    class List(ValueLabelChoices):
         # Values equal ``engine.tasks.LIST_DISCOVER`` / ``LIST_BUY_AGAIN``.
-        DISCOVER = "discover", "discover"
+        DISCOVER = "discover"
         BUY_AGAIN = "buy_again", "buy again"
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="recommendations")

@@ -10,10 +10,12 @@ bought; topped up from their purchase history, most often and most recently boug
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import numpy as np
 from django.db.models import Count, Q, QuerySet, Sum
@@ -28,6 +30,7 @@ from .reasons import DAY, buy_again_reason
 LIST_DISCOVER = Recommendation.List.DISCOVER.value
 LIST_BUY_AGAIN = Recommendation.List.BUY_AGAIN.value
 LISTS: tuple[str, ...] = tuple(Recommendation.List.values)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,32 +63,68 @@ def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def customer_excluded_item_ids(*, customer: Customer, list_name: str = LIST_DISCOVER) -> set[int]:
-    """Items never to show this customer in ``list_name``: negative feedback, and in the discover
+def customers_excluded_item_ids(
+    *, customer_ids: Sequence[int], list_name: str = LIST_DISCOVER
+) -> dict[int, set[int]]:
+    """Items never to show each customer in ``list_name``: negative feedback, and in the discover
     list (per settings) what they already bought, which is exactly what the buy-again list is made of."""
-    rejected = Feedback.objects.filter(customer=customer, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False)
-    excluded = set(rejected.values_list("item_id", flat=True))
+    excluded: dict[int, set[int]] = defaultdict(set)
+    rejected = Feedback.objects.filter(
+        customer_id__in=customer_ids, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
+    )
+    for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
+        excluded[customer_id].add(item_id)
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
     if kinds and list_name == LIST_DISCOVER:
-        excluded |= set(Interaction.objects.filter(customer=customer, kind__in=kinds).values_list("item_id", flat=True))
+        seen = Interaction.objects.filter(customer_id__in=customer_ids, kind__in=kinds)
+        for customer_id, item_id in seen.order_by().values_list("customer_id", "item_id"):
+            excluded[customer_id].add(item_id)
     return excluded
 
 
-def _diversify(candidates: list[RecommendedItem], *, limit: int, max_per_category: int | None) -> list[RecommendedItem]:
+def customer_excluded_item_ids(*, customer: Customer, list_name: str = LIST_DISCOVER) -> set[int]:
+    """``customers_excluded_item_ids`` for one customer."""
+    return customers_excluded_item_ids(customer_ids=[customer.pk], list_name=list_name)[customer.pk]
+
+
+def diversify_by_category(
+    candidates: list[T], *, limit: int, max_per_category: int | None, category_of: Callable[[T], str]
+) -> tuple[list[T], bool]:
+    """The first ``limit`` candidates with at most ``max_per_category`` of a category, then the
+    overflow: diversity is a preference, not a reason to show fewer items than asked for.
+
+    Also says whether the capped pass filled ``limit`` before the candidates ran out (callers that
+    read only part of a list need to know whether it would have looked further).
+    """
     if not max_per_category:
-        return candidates[:limit]
+        return candidates[:limit], len(candidates) >= limit
     chosen, per_category, overflow = [], {}, []
     for candidate in candidates:
-        category = candidate.item.category
+        category = category_of(candidate)
         if per_category.get(category, 0) < max_per_category:
             per_category[category] = per_category.get(category, 0) + 1
             chosen.append(candidate)
         else:
             overflow.append(candidate)
         if len(chosen) == limit:
-            break
-    # Diversity is a preference, not a reason to show fewer items than asked for.
-    return (chosen + overflow)[:limit]
+            return (chosen + overflow)[:limit], True
+    return (chosen + overflow)[:limit], False
+
+
+def _allowed_items(filters: ItemFilters | None, exclude_item_ids: Iterable[int]) -> QuerySet[Item]:
+    """Available items matching ``filters``, less ``exclude_item_ids``."""
+    return (filters or ItemFilters()).apply(Item.objects.available()).exclude(id__in=set(exclude_item_ids))
+
+
+def _ranked(scores: dict[int, float], reasons: dict[int, str], *, limit: int, source: str) -> list[RecommendedItem]:
+    """The ``limit`` best-scored items (ties: lower id first), ranked from 1."""
+    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
+    items = Item.objects.in_bulk(best)
+    return [
+        RecommendedItem(items[i], rank, scores[i], None, reasons[i], source)
+        for rank, i in enumerate(best, start=1)
+        if i in items
+    ]
 
 
 def _rerank(candidates: list[RecommendedItem]) -> list[RecommendedItem]:
@@ -119,7 +158,7 @@ def recommendation_list_for_customer(
     version = model_version_active()
     candidates: list[RecommendedItem] = []
     if version is not None:
-        allowed = filters.apply(Item.objects.available()).exclude(id__in=excluded)
+        allowed = _allowed_items(filters, excluded)
         stored = (
             Recommendation.objects.filter(model_version=version, list=list_name, customer=customer, item__in=allowed)
             .select_related("item")
@@ -132,7 +171,10 @@ def recommendation_list_for_customer(
         top_up = cold_start_for_customer if list_name == LIST_DISCOVER else buy_again_from_history
         candidates += top_up(customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen)
     candidates = [c for c in candidates if c.item.id not in demoted] + [c for c in candidates if c.item.id in demoted]
-    return _rerank(_diversify(candidates, limit=limit, max_per_category=max_per_category))
+    chosen, _ = diversify_by_category(
+        candidates, limit=limit, max_per_category=max_per_category, category_of=lambda c: c.item.category
+    )
+    return _rerank(chosen)
 
 
 def buy_again_from_history(
@@ -151,8 +193,7 @@ def buy_again_from_history(
     """
     if not customer.pk or Customer.objects.filter(pk=customer.pk, unsubscribed_at__isnull=False).exists():
         return []
-    filters = filters or ItemFilters()
-    allowed = filters.apply(Item.objects.available()).exclude(id__in=set(exclude_item_ids))
+    allowed = _allowed_items(filters, exclude_item_ids)
     rows = (
         Interaction.objects.filter(customer=customer, kind=Interaction.Kind.PURCHASE, item__in=allowed)
         .order_by()
@@ -217,9 +258,7 @@ def cold_start_for_customer(
     Brand-new customers get popular items ("popular in DE"); a customer with a few events since the
     last scoring gets items whose text resembles those events ("similar to X").
     """
-    filters = filters or ItemFilters()
-    excluded = set(exclude_item_ids)
-    base = filters.apply(Item.objects.available()).exclude(id__in=excluded)
+    base = _allowed_items(filters, exclude_item_ids)
     popular = popular_item_scores(country=customer.country, base=base, limit=max(limit * 5, 50))
     if len(popular) < limit:  # country too small: fall back to global popularity
         known = {i for i, _ in popular}
@@ -253,13 +292,7 @@ def cold_start_for_customer(
         for rank, item_id in enumerate(base.order_by("-created_at", "id").values_list("id", flat=True)[:limit]):
             scores[item_id] = 1.0 / (rank + 1)
             reasons[item_id] = "new in the shop"
-    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
-    items = Item.objects.in_bulk(best)
-    return [
-        RecommendedItem(items[i], rank, scores[i], None, reasons[i], "cold_start")
-        for rank, i in enumerate(best, start=1)
-        if i in items
-    ]
+    return _ranked(scores, reasons, limit=limit, source="cold_start")
 
 
 def similar_items(*, item: Item, limit: int = 10) -> list[RecommendedItem]:
@@ -289,13 +322,7 @@ def similar_items(*, item: Item, limit: int = 10) -> list[RecommendedItem]:
         scores[row["item_id"]] = scores.get(row["item_id"], 0.0) + boost
         if boost >= 0.25:
             reasons[row["item_id"]] = "often bought together"
-    best = sorted(scores, key=lambda i: (-scores[i], i))[:limit]
-    items = Item.objects.in_bulk(best)
-    return [
-        RecommendedItem(items[i], rank, scores[i], None, reasons[i], "similar")
-        for rank, i in enumerate(best, start=1)
-        if i in items
-    ]
+    return _ranked(scores, reasons, limit=limit, source="similar")
 
 
 def training_events() -> Iterator[tuple[str, str, str, float, float | None, str]]:

@@ -308,25 +308,25 @@ _email = EmailValidator()
 _url = URLValidator(schemes=["http", "https"])
 
 
-def email(value: str, column: str = "email") -> str:
+def _validated(value: str, validator, column: str, what: str) -> str:
+    """``value`` stripped; a ``RowInvalid`` naming ``column`` when it is set but not ``what``."""
     value = value.strip()
     if value:
         try:
-            _email(value)
+            validator(value)
         except ValidationError:
-            raise RowInvalid(f"'{column}' is not an e-mail address: {value!r}.") from None
+            raise RowInvalid(f"'{column}' is not {what}: {value!r}.") from None
     return value
 
 
+def email(value: str, column: str = "email") -> str:
+    return _validated(value, _email, column, "an e-mail address")
+
+
 def url(value: str, column: str) -> str:
-    value = value.strip()
-    if value:
-        try:
-            _url(value)
-        except ValidationError:
-            raise RowInvalid(f"'{column}' is not an http(s) URL: {value!r}.") from None
-        if len(value) > 1000:
-            raise RowInvalid(f"'{column}' is longer than 1000 characters.")
+    value = _validated(value, _url, column, "an http(s) URL")
+    if len(value) > 1000:
+        raise RowInvalid(f"'{column}' is longer than 1000 characters.")
     return value
 
 

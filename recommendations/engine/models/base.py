@@ -4,7 +4,8 @@ Why: Django services, the trainer, metrics and benchmarks only ever talk to
 :class:`Recommender`; an algorithm is one file with a config dataclass and the
 few methods below (after implicit's ``RecommenderBase``).
 
-- ``fit(train, item_embeddings=, valid=, progress=)`` learns parameters.
+- ``fit(train, item_embeddings=, valid=, progress=)`` learns parameters; an algorithm implements
+  ``_fit(train, inputs)``, where :class:`FitInputs` carries the three optional inputs.
 - ``score(user_idx)`` returns raw float32 scores [n, n_items] (higher = better) for
   users of the index space, from the *histories* the model holds (the training
   data by default; :meth:`set_histories` swaps in fresher histories without
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,28 @@ from .calibration import apply_platt
 
 FORMAT_VERSION = 1
 Progress = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    """What :meth:`Recommender.fit` hands every algorithm besides the training data.
+
+    One object rather than the same keyword list in every ``_fit``: an algorithm reads what it
+    uses and ignores the rest.
+    """
+
+    item_embeddings: np.ndarray | None = None  # [n_items, dim] text embeddings, row = item index
+    valid: np.ndarray | None = None  # [(user, item)] held out, for models that early-stop
+    progress: Progress | None = None
+
+    def report(self, record: dict) -> None:
+        """Pass one progress record on, if anyone listens."""
+        if self.progress:
+            self.progress(record)
+
+    def report_single_pass(self, **extra: Any) -> None:
+        """The one record of a model fitted in a single pass (no epochs, loss or validation)."""
+        self.report({"epoch": 1, "loss": None, "valid_ndcg": None, **extra})
 
 
 class Recommender(ABC):
@@ -80,18 +103,12 @@ class Recommender(ABC):
         self.item_keys, self.user_keys = list(train.item_keys), list(train.user_keys)
         self._item_pop = train.item_counts().astype(np.float32)
         self.set_histories(train)
-        self._fit(train, item_embeddings=item_embeddings, valid=valid, progress=progress)
+        self._fit(train, FitInputs(item_embeddings=item_embeddings, valid=valid, progress=progress))
         return self
 
     @abstractmethod
-    def _fit(
-        self,
-        train: Dataset,
-        *,
-        item_embeddings: np.ndarray | None,
-        valid: np.ndarray | None,
-        progress: Progress | None,
-    ) -> None: ...
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
+        """Learn the parameters; ``fit`` has already set the index spaces and histories."""
 
     def set_histories(self, ds: Dataset) -> None:
         """Use ``ds`` (same index spaces) as the customers' histories for ``score``

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import Dataset
-from .base import Progress, Recommender
+from .base import FitInputs, Recommender
 
 DAY = 86400.0
 N_FEATURES = 8
@@ -99,8 +99,7 @@ class BuyAgain(Recommender):
         return np.bincount(key[:, 0].astype(np.int64), minlength=n_rows).astype(np.float64)
 
     # --------------------------------------------------------------------- fit
-    def _fit(self, train: Dataset, *, item_embeddings: np.ndarray | None, valid: np.ndarray | None,
-             progress: Progress | None) -> None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         cfg = self.config
         if cfg.mode not in ("learned", "frequency", "recency"):
             raise ValueError(f"mode must be learned, frequency or recency, not {cfg.mode!r}.")
@@ -157,8 +156,7 @@ class BuyAgain(Recommender):
         self._w = _logistic_newton(np.c_[np.ones(len(x)), (x - self._mu) / self._sd], y, cfg.l2, cfg.newton_steps)
         self.fit_info = {"n_examples": int(len(y)), "positive_rate": float(y.mean()) if len(y) else 0.0,
                          "global_interval_days": round(self._global_interval, 2)}
-        if progress:
-            progress({"epoch": 1, "loss": None, "valid_ndcg": None})
+        inputs.report_single_pass()
 
     # ------------------------------------------------------------------ scoring
     def score_timed_histories(self, histories: list[list[tuple[int, float]]], now: float | np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
-from .base import Progress, Recommender, clear_rows
+from .base import FitInputs, Recommender, clear_rows
 from .itemknn import _histories_csr
 
 OUTSIDE_SCORE = -1e6
@@ -33,14 +33,7 @@ class EASE(Recommender):
     algorithm = "ease"
     config_cls = EASEConfig
 
-    def _fit(
-        self,
-        train: Dataset,
-        *,
-        item_embeddings: np.ndarray | None,
-        valid: np.ndarray | None,
-        progress: Progress | None,
-    ) -> None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         cfg = self.config
         counts = train.item_counts()
         active = np.flatnonzero(counts > 0)
@@ -56,8 +49,7 @@ class EASE(Recommender):
         b = -p / np.diag(p)[None, :]
         b[np.diag_indices_from(b)] = 0.0
         self._b = b.astype(np.float32)
-        if progress:
-            progress({"epoch": 1, "loss": None, "valid_ndcg": None, "n_active_items": len(active)})
+        inputs.report_single_pass(n_active_items=len(active))
 
     def _set_histories(self, ds: Dataset) -> None:
         self._x = ds.csr(binary=not self.config.use_weights)

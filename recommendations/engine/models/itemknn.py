@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
-from .base import Progress, Recommender, clear_rows
+from .base import FitInputs, Recommender, clear_rows
 
 
 @dataclass
@@ -36,14 +36,7 @@ class ItemKNN(Recommender):
     algorithm = "itemknn"
     config_cls = ItemKNNConfig
 
-    def _fit(
-        self,
-        train: Dataset,
-        *,
-        item_embeddings: np.ndarray | None,
-        valid: np.ndarray | None,
-        progress: Progress | None,
-    ) -> None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         cfg = self.config
         x = train.csr(binary=True).tocsc()
         n = train.n_items
@@ -69,8 +62,7 @@ class ItemKNN(Recommender):
             (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n, n),
         )
-        if progress:
-            progress({"epoch": 1, "loss": None, "valid_ndcg": None, "nnz": int(self._sim.nnz)})
+        inputs.report_single_pass(nnz=int(self._sim.nnz))
 
     def _set_histories(self, ds: Dataset) -> None:
         self._x = _history_matrix(ds, self.config.use_weights)

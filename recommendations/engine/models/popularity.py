@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import Dataset
-from .base import Progress, Recommender
+from .base import FitInputs, Recommender
 
 
 @dataclass
@@ -26,14 +26,7 @@ class Popularity(Recommender):
     algorithm = "popularity"
     config_cls = PopularityConfig
 
-    def _fit(
-        self,
-        train: Dataset,
-        *,
-        item_embeddings: np.ndarray | None,
-        valid: np.ndarray | None,
-        progress: Progress | None,
-    ) -> None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         cfg = self.config
         w = train.weight.astype(np.float64) if cfg.use_weights else np.ones(train.n_events)
         if cfg.half_life_days and train.n_events:
@@ -41,8 +34,7 @@ class Popularity(Recommender):
             w = w * np.power(0.5, age_days / cfg.half_life_days)
         pop = np.bincount(train.item_idx, weights=w, minlength=train.n_items)
         self._scores = pop.astype(np.float32)
-        if progress:
-            progress({"epoch": 1, "loss": None, "valid_ndcg": None})
+        inputs.report_single_pass()
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
         return np.tile(self._scores, (len(np.atleast_1d(user_idx)), 1))

@@ -53,7 +53,7 @@ from torch.nn import functional as F
 
 from ..data import Dataset
 from ..device import autocast_context, needs_grad_scaler, resolve_device
-from .base import Progress, Recommender
+from .base import FitInputs, Progress, Recommender
 
 
 @dataclass
@@ -225,19 +225,12 @@ class Sequential(Recommender):
     config_cls = SequentialConfig
 
     # ------------------------------------------------------------------ fit
-    def _fit(
-        self,
-        train: Dataset,
-        *,
-        item_embeddings: np.ndarray | None,
-        valid: np.ndarray | None,
-        progress: Progress | None,
-    ) -> None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         threads = torch.get_num_threads()
         if self.config.torch_threads:
             torch.set_num_threads(self.config.torch_threads)
         try:
-            self._fit_loop(train, item_embeddings, valid, progress)
+            self._fit_loop(train, inputs.item_embeddings, inputs.valid, inputs.progress)
         finally:
             torch.set_num_threads(threads)
 

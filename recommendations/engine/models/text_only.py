@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import Dataset
-from .base import Progress, Recommender
+from .base import FitInputs, Recommender
 
 
 @dataclass
@@ -44,11 +44,10 @@ class TextOnly(Recommender):
     algorithm = "text_only"
     config_cls = TextOnlyConfig
 
-    def _fit(self, train: Dataset, *, item_embeddings: np.ndarray | None, valid: np.ndarray | None,
-             progress: Progress | None) -> None:
-        if item_embeddings is None:
+    def _fit(self, train: Dataset, inputs: FitInputs) -> None:
+        if inputs.item_embeddings is None:
             raise ValueError("The text-only baseline needs item text embeddings.")
-        self._text = normalise(item_embeddings)
+        self._text = normalise(inputs.item_embeddings)
         self._set_histories(train)
 
     def _set_histories(self, ds: Dataset) -> None:
