@@ -35,6 +35,9 @@ DEFAULTS = {
     # Wall-clock budget of one sequential fit (early stopping keeps the best epoch seen so far), so a
     # nightly run on a CPU-only node ends in bounded time; None: no limit.
     "SEQUENTIAL_TIME_BUDGET_SECONDS": 480,
+    # Processes that fit the sequential model (torchrun, DDP: NCCL on GPUs, gloo on CPU); "auto": every
+    # visible GPU when there are several, else 1. 1 trains in the worker's own process.
+    "TRAIN_PROCESSES": 1,
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
@@ -55,6 +58,7 @@ class RecommendationsSettings:
     AUTO_CANDIDATES: list
     PARAMS: dict
     SEQUENTIAL_TIME_BUDGET_SECONDS: int | None
+    TRAIN_PROCESSES: int | str
     SCORE_SHARD_SIZE: int
     ARTIFACTS_DIR: str
 
