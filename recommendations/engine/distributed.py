@@ -248,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     algorithm=job.algorithm)
             if rank == 0:
                 model.save(args.out)
+            dist.barrier()  # every rank (every machine's torchrun) ends once the artefact is written
         finally:
             dist.destroy_process_group()
     except BaseException as exc:
@@ -282,6 +283,13 @@ def torchrun_command(job_dir: Path, out_dir: Path, processes: int,
             "-m", "recommendations.engine.distributed", "--data", str(job_dir), "--out", str(out_dir)]
 
 
+def torchrun_env() -> dict[str, str]:
+    """This process's environment with the project importable (``-m recommendations...``)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def _failure(out_dir: Path, code: int, tail: deque[str]) -> DistributedTrainingError:
     """The first rank's exception (the root cause; the others fail because it left), else the tail
     of the output."""
@@ -305,12 +313,10 @@ def launch(
     interrupted (a task's time limit), torchrun and its workers are terminated."""
     job_dir, out_dir = Path(job_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     command = torchrun_command(job_dir, out_dir, processes, torchrun_args)
     tail: deque[str] = deque(maxlen=50)
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=torchrun_env(),
                             cwd=PROJECT_ROOT, bufsize=1)
     try:
         assert proc.stdout is not None

@@ -17,11 +17,13 @@ the buy-again ranker (``engine.train.fit_buy_again``) and saves it in ``<artifac
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,15 +138,36 @@ def _fit_distributed(algorithm: str, params: dict, data: CrmDataset, embeddings:
                      progress: Callable[[dict], None] | None, processes: int) -> Recommender:
     """The same fit by ``processes`` torchrun workers (DDP) on this machine: the split's training
     events go to a job folder under the artefacts directory, rank 0's artefact is read back. A failed
-    worker raises ``DistributedTrainingError`` with its exception, which fails the run."""
-    jobs = recommendations_settings().artifacts_dir / "jobs"
+    worker raises ``DistributedTrainingError`` with its exception, which fails the run.
+
+    With several machines (``TRAIN_TORCHRUN_ARGS`` without ``--standalone``) the folder is the fixed
+    ``<ARTIFACTS_DIR>/jobs/<algorithm>`` (shared storage; runs never overlap), so the other machines'
+    torchrun can name it (docs/scaling.md)."""
+    conf = recommendations_settings()
+    jobs = conf.artifacts_dir / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    logger.info("training %s on %d processes (torchrun)", algorithm, processes)
-    with tempfile.TemporaryDirectory(dir=jobs, prefix=f"{algorithm}-") as folder:
+    torchrun_args = list(conf.TRAIN_TORCHRUN_ARGS)
+    logger.info("training %s on %d processes (torchrun %s)", algorithm, processes, " ".join(torchrun_args))
+    if "--standalone" in torchrun_args:
+        context = tempfile.TemporaryDirectory(dir=jobs, prefix=f"{algorithm}-")
+    else:
+        context = _fixed_folder(jobs / algorithm)
+    with context as folder:
         job = distributed.job_write(Path(folder) / "job", data.split.train, params=params, valid=data.split.valid,
                                     item_embeddings=embeddings, algorithm=algorithm)
         return distributed.launch(job, Path(folder) / "out", processes=processes, progress=progress,
-                                  log=lambda line: logger.debug("torchrun: %s", line))
+                                  torchrun_args=torchrun_args, log=lambda line: logger.debug("torchrun: %s", line))
+
+
+@contextlib.contextmanager
+def _fixed_folder(path: Path) -> Iterator[Path]:
+    """``path``, emptied before and removed after (a killed run's leftovers never reach the next)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _test_metrics(model: Recommender, data: CrmDataset) -> dict:

@@ -4,6 +4,8 @@ parameters, and rank 0's artefact loads and scores; one process is exactly the s
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +17,15 @@ import torch.multiprocessing as mp
 from recommendations.engine.data import build_dataset, leave_last_out_split
 from recommendations.engine.distributed import (
     BAD_PROCESSES,
+    PROJECT_ROOT,
     DDPHooks,
     fit_distributed,
     job_read,
     job_write,
+    launch,
     processes_resolve,
+    torchrun_command,
+    torchrun_env,
 )
 from recommendations.engine.models import Sequential, load_recommender, make_recommender
 from recommendations.engine.models.sequential import SequentialLoss, SequentialNet
@@ -187,3 +193,26 @@ def test_processes_resolve_rejects_nonsense(value):
     with pytest.raises(ValueError, match="TRAIN_PROCESSES must be a positive integer"):
         processes_resolve(value)
     assert BAD_PROCESSES.format(value=value) in str(pytest.raises(ValueError, processes_resolve, value).value)
+
+
+def test_two_machines_meet_at_the_rendezvous(tmp_path):
+    """Two torchrun agents, as on two machines (both on localhost here), one process each, join one
+    c10d rendezvous with the same job and output folders: the launching side reads back the
+    artefact of a world of two, whichever machine rank 0 landed on."""
+    # given
+    job = _tiny_job(tmp_path / "job")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rendezvous = ["--nnodes=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=test"]
+    other_machine = subprocess.Popen(torchrun_command(job, tmp_path / "out", 1, rendezvous), env=torchrun_env(),
+                                     cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # when
+        model = launch(job, tmp_path / "out", processes=1, torchrun_args=rendezvous)
+        # then
+        assert other_machine.wait(timeout=120) == 0
+    finally:
+        other_machine.kill()
+    assert model.fit_info["world_size"] == 2
+    assert model.recommend(np.arange(3), k=2)[0].shape == (3, 2)
