@@ -119,6 +119,9 @@ def test_gradients_are_averaged_over_ranks(two_ranks):
 
 
 def test_both_ranks_end_with_identical_parameters(two_ranks):
+    """Rank 0 alone validates; here it stops at epoch 2 and keeps epoch 1's state (seen when this
+    was written), so rank 1 holds the same parameters only through the broadcast stop decision
+    and the broadcast of the kept state."""
     state0 = torch.load(two_ranks / "state-rank0.pt", weights_only=True)
     state1 = torch.load(two_ranks / "state-rank1.pt", weights_only=True)
     assert set(state0) == set(state1)
