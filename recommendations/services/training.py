@@ -17,10 +17,13 @@ the buy-again ranker (``engine.train.fit_buy_again``) and saves it in ``<artifac
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..conf import recommendations_settings
+from ..engine import distributed
 from ..engine.data import Dataset, Split, build_dataset, leave_last_out_split
 from ..engine.device import resolve_device
 from ..engine.metrics import evaluate
@@ -121,9 +125,49 @@ def dataset_from_crm(*, with_embeddings: bool = True) -> CrmDataset:
 
 
 def _fit(algorithm: str, params: dict, data: CrmDataset, progress: Callable[[dict], None] | None) -> Recommender:
-    model = make_recommender(algorithm, params)
     embeddings = data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+    if algorithm in distributed.ALGORITHMS:
+        processes = distributed.processes_resolve(recommendations_settings().TRAIN_PROCESSES)
+        if processes > 1:
+            return _fit_distributed(algorithm, params, data, embeddings, progress, processes)
+    model = make_recommender(algorithm, params)
     return model.fit(data.split.train, item_embeddings=embeddings, valid=data.split.valid, progress=progress)
+
+
+def _fit_distributed(algorithm: str, params: dict, data: CrmDataset, embeddings: np.ndarray | None,
+                     progress: Callable[[dict], None] | None, processes: int) -> Recommender:
+    """The same fit by ``processes`` torchrun workers (DDP) on this machine: the split's training
+    events go to a job folder under the artefacts directory, rank 0's artefact is read back. A failed
+    worker raises ``DistributedTrainingError`` with its exception, which fails the run.
+
+    With several machines (``TRAIN_TORCHRUN_ARGS`` without ``--standalone``) the folder is the fixed
+    ``<ARTIFACTS_DIR>/jobs/<algorithm>`` (shared storage; runs never overlap), so the other machines'
+    torchrun can name it (docs/scaling.md)."""
+    conf = recommendations_settings()
+    jobs = conf.artifacts_dir / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    torchrun_args = list(conf.TRAIN_TORCHRUN_ARGS)
+    logger.info("training %s on %d processes (torchrun %s)", algorithm, processes, " ".join(torchrun_args))
+    if "--standalone" in torchrun_args:
+        context = tempfile.TemporaryDirectory(dir=jobs, prefix=f"{algorithm}-")
+    else:
+        context = _fixed_folder(jobs / algorithm)
+    with context as folder:
+        job = distributed.job_write(Path(folder) / "job", data.split.train, params=params, valid=data.split.valid,
+                                    item_embeddings=embeddings, algorithm=algorithm)
+        return distributed.launch(job, Path(folder) / "out", processes=processes, progress=progress,
+                                  torchrun_args=torchrun_args, log=lambda line: logger.debug("torchrun: %s", line))
+
+
+@contextlib.contextmanager
+def _fixed_folder(path: Path) -> Iterator[Path]:
+    """``path``, emptied before and removed after (a killed run's leftovers never reach the next)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _test_metrics(model: Recommender, data: CrmDataset) -> dict:
@@ -324,6 +368,7 @@ def training_run_execute(*, run: TrainingRun) -> ModelVersion:
 
 
 def _train(run: TrainingRun) -> ModelVersion:
+    distributed.processes_resolve(recommendations_settings().TRAIN_PROCESSES)  # a bad setting fails up front
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     _log(run, "embedding item texts", stage="embedding items", progress=0.02)

@@ -220,9 +220,57 @@ def _pad_histories(histories: list[list[np.ndarray]], max_len: int, width: int) 
     return out
 
 
+class FitHooks:
+    """Where a data-parallel fit differs from the single-process one; these defaults ARE the
+    single-process fit. ``engine.distributed.DDPHooks`` overrides them under ``torchrun``: it wraps
+    the loss module in DistributedDataParallel, shards each epoch's order, averages the logged loss,
+    makes rank 0's early-stopping decision everyone's and broadcasts the kept state."""
+
+    is_main = True  # validation, progress and early stopping happen here
+
+    def wrap(self, loss: nn.Module) -> nn.Module:
+        """The module whose forward returns the training loss of a batch."""
+        return loss
+
+    def local_count(self, n: int) -> int:
+        """Training examples this process sees per epoch (it sizes the batch)."""
+        return n
+
+    def epoch_order(self, order: np.ndarray, epoch: int) -> np.ndarray:
+        """This process's share of the epoch's shuffled example order."""
+        return order
+
+    def mean(self, value: float) -> float:
+        """A per-process number averaged over the processes (the logged loss)."""
+        return value
+
+    def should_stop(self, stop: bool) -> bool:
+        """The main process's stop decision, the same on every process."""
+        return stop
+
+    def finish(self, net: nn.Module) -> None:
+        """After the kept state is loaded: make every process hold the main one's parameters."""
+        return None
+
+
+class SequentialLoss(nn.Module):
+    """``forward(seq, tgt)`` = the training loss of a batch, so DistributedDataParallel (which only
+    synchronises gradients of what runs through a module's ``forward``) can wrap the fit's step."""
+
+    def __init__(self, model: Sequential, net: SequentialNet, softmax_mask: torch.Tensor, sampled: bool,
+                 warm_items: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self._model, self._softmax_mask, self._sampled, self._warm_items = model, softmax_mask, sampled, warm_items
+
+    def forward(self, seq: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        return self._model._loss(self.net, seq, tgt, self._softmax_mask, self._sampled, self._warm_items)
+
+
 class Sequential(Recommender):
     algorithm = "sequential"
     config_cls = SequentialConfig
+    fit_hooks: FitHooks = FitHooks()  # engine.distributed sets a DDPHooks for a torchrun fit
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train: Dataset, inputs: FitInputs) -> None:
@@ -284,6 +332,8 @@ class Sequential(Recommender):
         warm_items = torch.from_numpy(np.flatnonzero(has_events)).to(self.device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(self.device))
+        hooks = self.fit_hooks
+        step = hooks.wrap(SequentialLoss(self, net, softmax_mask, sampled, warm_items))
 
         eval_targets = None
         if valid is not None and len(valid) and cfg.fixed_epochs is None:
@@ -294,14 +344,14 @@ class Sequential(Recommender):
                 eval_targets = eval_targets[np.isin(eval_targets[:, 0], keep)]
         n_epochs = cfg.fixed_epochs or cfg.max_epochs
         # Small datasets: shrink the batch so an epoch is still >= ~min_steps_per_epoch steps.
-        batch_size = int(min(cfg.batch_size, max(16, len(inputs) // cfg.min_steps_per_epoch)))
+        batch_size = int(min(cfg.batch_size, max(16, hooks.local_count(len(inputs)) // cfg.min_steps_per_epoch)))
         best = (-1.0, 0, None)  # (ndcg, epoch, state)
         started = time.perf_counter()
         history = []
         step_seconds = eval_seconds = 0.0
         for epoch in range(1, n_epochs + 1):
             net.train()
-            order = rng.permutation(len(inputs))
+            order = hooks.epoch_order(rng.permutation(len(inputs)), epoch)
             total, n_batches = 0.0, 0
             t_epoch = time.perf_counter()
             for start in range(0, len(order), batch_size):
@@ -309,7 +359,7 @@ class Sequential(Recommender):
                 seq = torch.from_numpy(inputs[idx].astype(np.int64)).to(self.device)
                 tgt = torch.from_numpy(targets[idx].astype(np.int64)).to(self.device)
                 with autocast_context(self.device):
-                    loss = self._loss(net, seq, tgt, softmax_mask, sampled, warm_items)
+                    loss = step(seq, tgt)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
@@ -319,10 +369,10 @@ class Sequential(Recommender):
                 total += float(loss.detach())
                 n_batches += 1
             step_seconds += time.perf_counter() - t_epoch
-            info = {"epoch": epoch, "loss": total / max(n_batches, 1),
+            info = {"epoch": epoch, "loss": hooks.mean(total / max(n_batches, 1)),
                     "seconds": round(time.perf_counter() - started, 2)}
             self._table = None
-            if eval_targets is not None:
+            if eval_targets is not None and hooks.is_main:
                 t_eval = time.perf_counter()
                 metrics = evaluate(self, train, eval_targets, k=10, with_coverage=False)
                 eval_seconds += time.perf_counter() - t_eval
@@ -340,13 +390,14 @@ class Sequential(Recommender):
                 progress(dict(info))
             out_of_time = cfg.max_train_seconds and time.perf_counter() - started > cfg.max_train_seconds
             stalled = eval_targets is not None and epoch - best[1] >= cfg.patience and epoch >= cfg.min_epochs
-            if stalled or out_of_time:
+            if hooks.should_stop(bool(stalled or out_of_time)):
                 break
         if best[2] is not None:
             net.load_state_dict(best[2])
+        hooks.finish(net)
         net.eval()
         self._table = None
-        blend_info = self._check_cold_blend(train, eval_targets)
+        blend_info = self._check_cold_blend(train, eval_targets if hooks.is_main else None)
         n_ep = max(len(history), 1)
         self.fit_info = {"best_epoch": best[1], "best_valid_ndcg": best[0] if best[0] >= 0 else None,
                          "epochs_run": len(history), "text_dim": self._text_dim,
