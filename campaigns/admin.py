@@ -3,6 +3,8 @@ and clicks read-only; the demo's file outbox.
 
 Sent campaigns, recipients and clicks are records of what happened: they can be viewed, never edited.
 State changes go through the services, and an impossible one is refused with a sentence, not attempted.
+What the pages show is built in ``presentation``; the deliverability and outbound-webhook pages are in
+``delivery_admin`` and ``webhooks_admin``.
 """
 from __future__ import annotations
 
@@ -16,24 +18,28 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from crm.charts import chart_html, money, percent
+from crm.admin import ReadOnlyAdmin, ReadOnlyInline
+from crm.admin_html import key_value_html
+from crm.charts import money, percent
 from crm.csp import email_preview_csp
 
+from . import delivery_admin, webhooks_admin  # noqa: F401  (they register the deliverability and webhook pages)
 from .models import Campaign, Click, Recipient
 from .presentation import (
     STATE_HELP,
     STATUS_HELP,
-    funnel_chart,
-    funnel_rows,
+    customer_label,
+    funnel_html,
     item_performance,
-    item_performance_chart,
+    item_performance_html,
     preview_without_tracking,
     recipient_counts,
+    recipient_items_html,
     results_summary,
-    uplift_chart,
-    uplift_text,
+    short_datetime,
+    uplift_html,
 )
 from .services.build import CampaignStateError, campaign_build
 from .services.render import campaign_templates_validate, recipient_render
@@ -44,12 +50,7 @@ from .templating import CampaignTemplateError
 
 LOCKED = (Campaign.Status.SENDING, Campaign.Status.SENT, Campaign.Status.BUILDING)
 OUTBOX_LIMIT = 200
-
-
-def customer_label(customer) -> str:
-    """"Anna Schmidt <anna@example.com>": a name alone is ambiguous, an id means nothing to a marketer."""
-    name = customer.full_name or customer.external_id
-    return f"{name} <{customer.email}>" if customer.email else name
+NOT_BUILT = "Not built yet: build the campaign to choose recipients and items."
 
 
 @admin.register(Campaign)
@@ -134,38 +135,22 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="funnel")
     def funnel_panel(self, obj: Campaign) -> str:
         results = self._results(obj)
-        if results is None:
-            return "Not built yet: build the campaign to choose recipients and items."
-        rows = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>", (
-            (r["label"], f"{r['count']:,}", r["of_sent"], r["of_previous"]) for r in funnel_rows(results)))
-        table = format_html('<table class="tailored-metrics tailored-funnel"><tr><th>step</th><th>customers</th>'
-                            "<th>of sent</th><th>of previous</th></tr>{}</table>"
-                            '<p class="help">Clicks by link scanners are not counted.</p>', rows)
-        return format_html("{}{}", table, chart_html(funnel_chart(results), "chart-funnel", height=180,
-                                                     empty="Nothing sent yet."))
+        return NOT_BUILT if results is None else funnel_html(results)
 
     @admin.display(description="uplift vs holdout")
     def uplift_panel(self, obj: Campaign) -> str:
         results = self._results(obj)
-        if results is None:
-            return "n/a"
-        lines = format_html_join("", "<p><strong>{}:</strong> {}</p>", (
-            ("Bought a recommended item", uplift_text(results["purchase_uplift"])),
-            ("Clicked (holdout customers get no e-mail, so they never click)", uplift_text(results["click_uplift"])),
-        ))
-        return format_html("{}{}", lines, chart_html(uplift_chart(results), "chart-uplift", height=180,
-                                                      empty="Not enough data yet."))
+        return "n/a" if results is None else uplift_html(results)
 
     @admin.display(description="details")
     def results_panel(self, obj: Campaign) -> str:
         results = self._results(obj)
         if results is None:
             return "n/a"
-        html = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", results_summary(results))
         all_url = reverse("admin:campaigns_recipient_changelist") + f"?campaign__id__exact={obj.pk}"
         in_doubt_url = all_url + "&delivery=in_doubt"
-        return format_html('<table class="tailored-kv">{}</table><p><a href="{}">all recipients</a> &middot; '
-                           '<a href="{}">recipients in doubt</a></p>', html, all_url, in_doubt_url)
+        return format_html('{}<p><a href="{}">all recipients</a> &middot; <a href="{}">recipients in doubt</a></p>',
+                           key_value_html(results_summary(results)), all_url, in_doubt_url)
 
     @admin.display(description="per item")
     def items_panel(self, obj: Campaign) -> str:
@@ -174,12 +159,7 @@ class CampaignAdmin(admin.ModelAdmin):
         rows = item_performance(campaign=obj)
         if not rows:
             return "Nothing sent yet."
-        body = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
-            (f"{r['title']} ({r['sku']})", r["recommended"], r["clicks"], r["click_rate"], r["purchases"],
-             r["revenue"]) for r in rows))
-        table = format_html('<table class="tailored-metrics"><tr><th>item</th><th>e-mailed</th><th>clicks</th>'
-                            "<th>click rate</th><th>bought</th><th>revenue</th></tr>{}</table>", body)
-        return format_html("{}{}", chart_html(item_performance_chart(rows), "chart-items", height=320), table)
+        return item_performance_html(rows)
 
     # --- preview ------------------------------------------------------------------------------------
 
@@ -365,22 +345,11 @@ class ReplyFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _short(moment) -> str:
-    from django.utils import timezone
-
-    return timezone.localtime(moment).strftime("%d %b %H:%M") if moment else "n/a"
-
-
-class ClickInline(admin.TabularInline):
+class ClickInline(ReadOnlyInline):
     """Clicks are evidence of what a customer did: never added, edited or deleted by hand."""
 
     model = Click
     fields = ("item", "clicked_at", "count", "scanner", "user_agent")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    classes = ("tailored-compact",)
 
     @admin.display(description="counted?")
     def scanner(self, obj: Click) -> str:
@@ -394,7 +363,10 @@ class ClickInline(admin.TabularInline):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(ReadOnlyAdmin):
+    """A record of a send: never added, edited or deleted; in-doubt rows change only through the reconcile
+    actions."""
+
     list_display = ("customer_display", "campaign", "state_display", "group", "sent_short", "reply", "preview_link")
     list_filter = (InDoubtFilter, ReplyFilter, "state", "skip_reason", "campaign")
     search_fields = ("email", "customer__external_id", "customer__first_name", "customer__last_name", "message_id")
@@ -405,12 +377,6 @@ class RecipientAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [ClickInline]
     actions = ["mark_sent_action", "requeue_action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # a record of a send; in-doubt rows change only through the reconcile actions
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -442,7 +408,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
     @admin.display(description="sent", ordering="sent_at")
     def sent_short(self, obj: Recipient) -> str:
-        return _short(obj.sent_at)
+        return short_datetime(obj.sent_at)
 
     @admin.display(description="reply")
     def reply(self, obj: Recipient) -> str:
@@ -460,15 +426,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
     @admin.display(description="items chosen")
     def items_table(self, obj: Recipient) -> str:
-        if not obj.items:
-            return "none"
-        rows = format_html_join("", "<tr><td>{}</td><th>{}</th><td>{}</td><td>{}</td></tr>", (
-            (entry.get("rank", n), entry.get("title") or entry.get("sku") or f"item {entry.get('item_id')}",
-             f"{entry['price']} {entry.get('currency', '')}".strip() if entry.get("price") else "n/a",
-             (entry.get("reason") or "").capitalize() or "n/a")
-            for n, entry in enumerate(obj.items, start=1)))
-        return format_html('<table class="tailored-metrics"><tr><th>#</th><th>item</th><th>price</th><th>why</th>'
-                           "</tr>{}</table>", rows)
+        return recipient_items_html(obj.items)
 
     @admin.display(description="preview")
     def preview_link(self, obj: Recipient) -> str:
@@ -518,5 +476,3 @@ class RecipientAdmin(admin.ModelAdmin):
     def requeue_action(self, request, queryset):
         return self._reconcile(request, queryset, False, "requeued")
 
-
-from . import delivery_admin  # noqa: E402,F401  (registers the deliverability admin)

@@ -1,5 +1,6 @@
 """Read-side presentation of campaign results for the admin and the dashboard: funnel, uplift, per-item
-performance, in plain words and as chart specifications (``crm.charts``).
+performance, in plain words, as chart specifications (``crm.charts``) and as the admin's HTML fragments
+(built with ``crm.admin_html``).
 
 Nothing here writes; the numbers come from ``services.results.campaign_results`` and plain queries.
 """
@@ -13,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q
-from django.utils.html import escape
+from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
 
-from crm.charts import chart, dataset, money, percent
+from crm.admin_html import data_table_html
+from crm.charts import chart, chart_html, dataset, money, percent
 from crm.models import Interaction, Item
 
 from .conf import campaigns_settings
@@ -62,6 +65,17 @@ def funnel_rows(results: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def funnel_html(results: dict) -> str:
+    """The funnel as a table (each step's customers, with their share of sent and of the step before) and a chart."""
+    table = data_table_html(
+        ["step", "customers", "of sent", "of previous"],
+        ((r["label"], f"{r['count']:,}", r["of_sent"], r["of_previous"]) for r in funnel_rows(results)),
+        css_class="tailored-metrics tailored-funnel",
+    )
+    return format_html('{}<p class="help">Clicks by link scanners are not counted.</p>{}', table,
+                       chart_html(funnel_chart(results), "chart-funnel", height=180, empty="Nothing sent yet."))
+
+
 def funnel_chart(results: dict) -> dict:
     rows = funnel_rows(results)
     return chart("bar", [r["label"] for r in rows], [dataset("recipients", [r["count"] for r in rows])],
@@ -78,6 +92,16 @@ def uplift_text(ci: dict | None) -> str:
     return (f"{ci['uplift'] * 100:+.1f} points (95% interval {ci['ci_low'] * 100:+.1f} to {ci['ci_high'] * 100:+.1f}): "
             f"{percent(ci['treated_rate'])} of e-mailed vs {percent(ci['control_rate'])} of holdout customers; "
             f"{verdict}")
+
+
+def uplift_html(results: dict) -> str:
+    """Both uplifts (buying a recommended item, clicking) in words and as a chart."""
+    lines = format_html_join("", "<p><strong>{}:</strong> {}</p>", (
+        ("Bought a recommended item", uplift_text(results["purchase_uplift"])),
+        ("Clicked (holdout customers get no e-mail, so they never click)", uplift_text(results["click_uplift"])),
+    ))
+    return format_html("{}{}", lines, chart_html(uplift_chart(results), "chart-uplift", height=180,
+                                                  empty="Not enough data yet."))
 
 
 def uplift_chart(results: dict) -> dict | None:
@@ -168,6 +192,16 @@ def item_performance(*, campaign: Campaign, limit: int = 15) -> list[dict[str, A
     } for i in top]
 
 
+def item_performance_html(rows: list[dict]) -> str:
+    """The rows of ``item_performance`` as a chart (the top 10) and a table."""
+    table = data_table_html(
+        ["item", "e-mailed", "clicks", "click rate", "bought", "revenue"],
+        ((f"{r['title']} ({r['sku']})", r["recommended"], r["clicks"], r["click_rate"], r["purchases"], r["revenue"])
+         for r in rows),
+    )
+    return format_html("{}{}", chart_html(item_performance_chart(rows), "chart-items", height=320), table)
+
+
 def item_performance_chart(rows: list[dict]) -> dict | None:
     if not rows:
         return None
@@ -186,8 +220,6 @@ def last_sent_campaign() -> Campaign | None:
 
 def next_scheduled(limit: int = 5) -> list[dict[str, Any]]:
     """Campaigns that will go out: a one-off send time in the future, or an enabled recurring schedule."""
-    from django.utils import timezone
-
     rows = []
     one_off = Campaign.objects.filter(send_at__gte=timezone.now()).exclude(
         status__in=[Campaign.Status.SENT, Campaign.Status.CANCELLED]).order_by("send_at")[:limit]
@@ -219,6 +251,30 @@ def recipient_counts(*, campaign: Campaign) -> dict[str, int]:
         failed=Count("id", filter=Q(state=Recipient.State.FAILED)),
     )
     return agg
+
+
+def customer_label(customer) -> str:
+    """"Anna Schmidt <anna@example.com>": a name alone is ambiguous, an id means nothing to a marketer."""
+    name = customer.full_name or customer.external_id
+    return f"{name} <{customer.email}>" if customer.email else name
+
+
+def short_datetime(moment) -> str:
+    """"30 Nov 14:05" in the site's time zone; "n/a" for none."""
+    return timezone.localtime(moment).strftime("%d %b %H:%M") if moment else "n/a"
+
+
+def recipient_items_html(items: list[dict] | None) -> str:
+    """The items chosen for one recipient, as stored at build time: rank, item, price and why."""
+    if not items:
+        return "none"
+    rows = format_html_join("", "<tr><td>{}</td><th>{}</th><td>{}</td><td>{}</td></tr>", (
+        (entry.get("rank", n), entry.get("title") or entry.get("sku") or f"item {entry.get('item_id')}",
+         f"{entry['price']} {entry.get('currency', '')}".strip() if entry.get("price") else "n/a",
+         (entry.get("reason") or "").capitalize() or "n/a")
+        for n, entry in enumerate(items, start=1)))
+    return format_html('<table class="tailored-metrics"><tr><th>#</th><th>item</th><th>price</th><th>why</th>'
+                       "</tr>{}</table>", rows)
 
 
 PREVIEW_LINK = "#preview-link-disabled"

@@ -1,4 +1,9 @@
-"""Admin pages a marketer works in: customers, the catalogue, events, feedback triage, segments."""
+"""Admin pages a marketer works in: customers, the catalogue, events, feedback triage, segments.
+
+Also the pieces the other apps' admins build on: ``ReadOnlyAdmin`` and ``ReadOnlyInline`` for rows that
+are records, and ``CustomerAdmin.add_inline`` for a downstream app's inline on the customer page (crm
+imports neither recommendations nor campaigns). Shared HTML fragments are in ``admin_html``.
+"""
 from __future__ import annotations
 
 import json
@@ -6,6 +11,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -16,10 +22,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 
 from .consent import customer_consent_record
-from .models import ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
+from .models import ApiKey, ConsentEvent, Customer, ErasedCustomer, Feedback, Interaction, Item, Segment
 from .segments import SegmentRuleError
 from .selectors import customer_export, segment_evaluate, segment_preview
-from .services import campaign_recipient_belongs_to, customer_erase, feedback_create
+from .services import api_key_create, campaign_recipient_belongs_to, customer_erase, feedback_create
 
 # Lists with a filter column need the width: the app list is one click away in the breadcrumbs.
 admin.site.enable_nav_sidebar = False
@@ -42,16 +48,33 @@ JSON_FIELD = {
 }
 
 
-class RecentInteractionInline(admin.TabularInline):
-    model = Interaction
-    fields = ("occurred_at", "kind", "item", "value", "quantity", "source")
-    readonly_fields = fields
-    ordering = ("-occurred_at",)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by jobs or kept as records: viewable, never added or edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """A compact table of related rows on a change page, every listed field read-only, no empty forms."""
+
     extra = 0
     max_num = 0
     can_delete = False
-    show_change_link = True
     classes = ("tailored-compact",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+class RecentInteractionInline(ReadOnlyInline):
+    model = Interaction
+    fields = ("occurred_at", "kind", "item", "value", "quantity", "source")
+    ordering = ("-occurred_at",)
+    show_change_link = True
     verbose_name_plural = "recent interactions (latest 20)"
 
     def get_queryset(self, request):
@@ -111,16 +134,11 @@ def _per_customer(model, *, aggregate=None, field: str = "customer"):
     return Subquery(rows.order_by(aggregate).values(aggregate.lstrip("-"))[:1])
 
 
-class ConsentEventInline(admin.TabularInline):
+class ConsentEventInline(ReadOnlyInline):
     """The customer's consent history (read-only: consent changes through the actions above the list)."""
 
     model = ConsentEvent
     fields = ("created_at", "action", "channel", "source", "actor")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    classes = ("tailored-compact",)
     verbose_name_plural = "consent history"
 
 
@@ -151,6 +169,14 @@ class CustomerAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     formfield_overrides = JSON_FIELD
+
+    @classmethod
+    def add_inline(cls, inline: type[InlineModelAdmin]) -> None:
+        """Show ``inline`` on the customer page, after crm's own: how a downstream app adds to this page,
+        from its ``AppConfig.ready()`` (``recommendations`` adds the serving recommendations). Adding the
+        same inline again changes nothing; Django's system checks cover added inlines like crm's own."""
+        if inline not in cls.inlines:
+            cls.inlines = [*cls.inlines, inline]
 
     def get_queryset(self, request):
         return (
@@ -442,14 +468,11 @@ class SegmentAdmin(admin.ModelAdmin):
 
 
 # --- API keys (the raw key is shown once, on creation) --------------------------------------------
-from django import forms as _api_key_forms  # noqa: E402
-
-from .models import ApiKey  # noqa: E402
 
 
-class ApiKeyForm(_api_key_forms.ModelForm):
-    scopes = _api_key_forms.MultipleChoiceField(
-        choices=ApiKey.Scope.choices, widget=_api_key_forms.CheckboxSelectMultiple,
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple,
         help_text="admin implies read and write.",
     )
 
@@ -469,8 +492,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        from .services import api_key_create
-
         created, raw_key = api_key_create(name=obj.name, scopes=list(obj.scopes), created_by=request.user)
         if not obj.is_active:
             ApiKey.objects.filter(pk=created.pk).update(is_active=False)
@@ -497,15 +518,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ErasedCustomer)
-class ErasedCustomerAdmin(admin.ModelAdmin):
+class ErasedCustomerAdmin(ReadOnlyAdmin):
     """Tombstones of erased customers (hashes only). Delete one to let that external id back in."""
 
     list_display = ("external_id_hash", "erased_at")
     readonly_fields = ("external_id_hash", "erased_at")
     search_fields = ("external_id_hash",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,11 +1,11 @@
 """Admin pages for the model registry: versions (activate / roll back), training runs, stored lists.
 
 Everything here is written by training and scoring jobs, so the pages are read-only except for a
-version's notes and the two registry operations, which go through ``services.registry``.
+version's notes and the two registry operations, which go through ``services.registry``. What the pages
+show is built in ``presentation``; the customer page's recommendations inline is added to crm's
+customer admin in ``RecommendationsConfig.ready()``.
 """
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -14,209 +14,18 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from crm.charts import chart, chart_html, dataset
-from crm.models import Customer
+from crm.admin import ReadOnlyAdmin, ReadOnlyInline
+from crm.admin_html import progress_html
+from crm.charts import chart_html
 
 from .curve import training_curve_chart
-from .labels import (
-    HEADLINE,
-    SPLITS,
-    TASKS,
-    algorithm_label,
-    headline_metrics,
-    is_empty_slice,
-    metric_help,
-    metric_label,
-    metric_number,
-    task_label,
-)
+from .labels import algorithm_label
 from .models import ItemEmbedding, ModelVersion, Recommendation, TrainingRun
+from .presentation import candidates_html, json_dict_html, metric_value, version_metrics_html, version_quality_chart
 from .services.registry import ActivationError, model_version_activate, model_version_rollback
 
-HEADLINE_METRICS = ("ndcg@10", "hr@10")
 ACTIVATE_ONE = "Select exactly one version to activate."
 REFRESH_SECONDS = 5
-
-
-def metric_value(metrics: dict, name: str) -> float | None:
-    """A headline metric, from the held-out test split when the run stored one (``metrics["test"]``)."""
-    for source in (metrics.get("test"), metrics):
-        if isinstance(source, dict) and isinstance(source.get(name), int | float):
-            return float(source[name])
-    return None
-
-
-def _format_value(value: Any, *, fixed: bool = False) -> str:
-    """Metrics (``fixed``) get four decimals so columns line up; other numbers their natural precision."""
-    if value is None:
-        return "not set"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.1f}"
-        return f"{value:.4f}" if fixed else f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list):
-        return ", ".join(_format_value(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
-    return str(value)
-
-
-def key_value_table(data: dict | None, *, suffix: str = "") -> str:
-    """A two-column table of a flat JSON dict (nested values are shown inline)."""
-    if not data:
-        return "—"
-    rows = format_html_join(
-        "", "<tr><th>{}</th><td>{}{}</td></tr>", ((k, _format_value(v), suffix) for k, v in data.items())
-    )
-    return format_html('<table class="tailored-kv">{}</table>', rows)
-
-
-def _metric_cells(values) -> str:
-    return format_html_join("", "<td>{}</td>", ((_format_value(v, fixed=True),) for v in values))
-
-
-def _metric_cell(values: dict, name: str) -> str:
-    """A value with its standard error when stored (``<name>_se``); "n/a" for an empty slice."""
-    if is_empty_slice(name, values):
-        return "n/a"
-    value = values.get(name)
-    if value is None or value == "—":
-        return "n/a"
-    text = _format_value(value, fixed=isinstance(value, float) and not name.endswith("seconds"))
-    se = values.get(f"{name}_se")
-    if isinstance(se, int | float) and not isinstance(se, bool):
-        text += f" ± {se:.4f}"
-    return text
-
-
-def _metric_rows(names, columns: list[dict]) -> str:
-    return format_html_join(
-        "",
-        '<tr><th title="{}">{}</th>{}<td class="help">{}</td></tr>',
-        (
-            (metric_help(name), metric_label(name),
-             format_html_join("", "<td>{}</td>", ((_metric_cell(column, name),) for column in columns)),
-             metric_help(name))
-            for name in names
-        ),
-    )
-
-
-def _metric_names(columns: list[dict]) -> list[str]:
-    names = dict.fromkeys(
-        name for column in columns for name, value in column.items()
-        if not name.endswith("_se") and isinstance(value, int | float) and not isinstance(value, bool)
-    )
-    return list(names)
-
-
-def metrics_table(metrics: dict | None) -> str:
-    """Offline measures in plain words: per task when stored that way, else per split (test, validation)."""
-    if not metrics:
-        return "No measures recorded."
-    tasks = metrics.get("tasks")
-    if isinstance(tasks, dict) and tasks:
-        parts = []
-        for task, values in tasks.items():
-            if not isinstance(values, dict):
-                continue
-            baselines = values.get("baselines") if isinstance(values.get("baselines"), dict) else {}
-            baselines = {name: b for name, b in baselines.items() if isinstance(b, dict) and b}
-            columns = [values, *baselines.values()]
-            header = format_html_join("", "<th>{}</th>", (
-                (label,) for label in ["this version", *(f"vs {algorithm_label(b)}" for b in baselines)]))
-            parts.append(format_html(
-                '<h3 class="tailored-task">{}: {}</h3><table class="tailored-metrics"><tr><th>measure</th>{}'
-                "<th>what it means</th></tr>{}</table>",
-                task_label(task), TASKS.get(task, ("", ""))[1], header, _metric_rows(_metric_names([values]), columns),
-            ))
-        return format_html_join("", "{}", ((part,) for part in parts)) or "No measures recorded."
-    columns = {k: v for k, v in metrics.items() if isinstance(v, dict) and k not in ("candidates", "tasks")}
-    if not columns:  # a flat dict of metric -> value
-        columns = {"test": metrics}
-    labels = dict(SPLITS)
-    active = columns.get("active_test")
-    if active and active.get("version"):
-        labels["active_test"] = f"serving version then (v{active['version']}), same test"
-    header = format_html_join("", "<th>{}</th>", ((labels.get(c, c.replace("_", " ")),) for c in columns))
-    body = _metric_rows(_metric_names(list(columns.values())), list(columns.values()))
-    protocol = metrics.get("protocol")
-    note = format_html('<p class="help">How it was measured: {}.</p>', protocol) if protocol else ""
-    return format_html('<table class="tailored-metrics"><tr><th>measure</th>{}<th>what it means</th></tr>{}</table>{}',
-                       header, body, note)
-
-
-def candidates_table(metrics: dict | None) -> str:
-    """The algorithms an ``auto`` run compared, with their validation measures."""
-    candidates = (metrics or {}).get("candidates")
-    if not isinstance(candidates, dict) or not candidates:
-        return "Only one algorithm was trained."
-    names = [n for n in dict.fromkeys(m for v in candidates.values() if isinstance(v, dict) for m in v)
-             if n != "error"]
-    header = format_html_join("", "<th>{}</th>", ((metric_label(n),) for n in names))
-    body = format_html_join(
-        "",
-        "<tr><th>{}</th>{}<td>{}</td></tr>",
-        (
-            (algorithm_label(algo), format_html_join("", "<td>{}</td>", ((_metric_cell(v, n),) for n in names)),
-             f"failed: {v['error']}" if v.get("error") else "")
-            for algo, v in candidates.items()
-            if isinstance(v, dict)
-        ),
-    )
-    return format_html('<table class="tailored-metrics"><tr><th>algorithm</th>{}<th></th></tr>{}</table>',
-                       header, body)
-
-
-def quality_chart(current: ModelVersion | None = None, limit: int = 15) -> dict:
-    """Hit rate per task across the latest versions, with standard-error whiskers where stored."""
-    versions = list(ModelVersion.objects.order_by("-id")[:limit])[::-1]
-    per_version = [headline_metrics(v.metrics) for v in versions]
-    tasks = list(dict.fromkeys(task for metrics in per_version for task in metrics))
-    datasets = []
-    for index, task in enumerate(tasks):
-        for offset, name in enumerate(HEADLINE):
-            values = [metric_number(m.get(task, {}), name) for m in per_version]
-            if all(v is None for v in values):
-                continue
-            ses = [metric_number(m.get(task, {}), f"{name}_se") for m in per_version]
-            bars = [[v - s, v + s] if v is not None and s is not None else None for v, s in zip(values, ses)]
-            label = metric_label(name).replace(" (top 10)", "")
-            datasets.append(dataset(f"{task_label(task)}: {label}" if len(tasks) > 1 else label, values,
-                                    index * 2 + offset, errorBars=bars if any(bars) else None))
-    labels = [f"v{v.pk}{' (serving)' if v.is_active else ''}" for v in versions]
-    spec = chart("bar", labels, datasets, y_title="higher is better")
-    tops = [bar[1] for ds in datasets for bar in (ds.get("errorBars") or []) if bar]
-    if tops:  # leave room for the whiskers
-        spec["options"]["scales"]["y"]["suggestedMax"] = max(tops) * 1.05
-    return spec
-
-
-def progress_bar(fraction: float) -> str:
-    """A ``<progress>`` element: no inline style, so the Content-Security-Policy needs no 'unsafe-inline'."""
-    percent = max(0.0, min(1.0, fraction or 0.0)) * 100
-    return format_html(
-        '<progress class="tailored-progress" max="100" value="{}" title="{}%">{}%</progress>'
-        '<span class="tailored-progress-label">{}%</span>',
-        f"{percent:.1f}",
-        f"{percent:.0f}",
-        f"{percent:.0f}",
-        f"{percent:.0f}",
-    )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by jobs: viewable, never added or edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ModelVersion)
@@ -275,11 +84,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="measures")
     def metrics_table(self, obj: ModelVersion) -> str:
-        return metrics_table(obj.metrics)
+        return version_metrics_html(obj.metrics)
 
     @admin.display(description="quality across versions")
     def quality_chart(self, obj: ModelVersion) -> str:
-        return chart_html(quality_chart(obj), "chart-quality", height=260, empty="No measures recorded yet.")
+        return chart_html(version_quality_chart(), "chart-quality", height=260, empty="No measures recorded yet.")
 
     @admin.display(description="model file")
     def artifact_stored(self, obj: ModelVersion) -> str:
@@ -295,19 +104,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="candidates compared")
     def candidates_table(self, obj: ModelVersion) -> str:
-        return candidates_table(obj.metrics)
+        return candidates_html(obj.metrics)
 
     @admin.display(description="hyper-parameters")
     def params_table(self, obj: ModelVersion) -> str:
-        return key_value_table(obj.params)
+        return json_dict_html(obj.params)
 
     @admin.display(description="training data")
     def data_stats_table(self, obj: ModelVersion) -> str:
-        return key_value_table(obj.data_stats)
+        return json_dict_html(obj.data_stats)
 
     @admin.display(description="timings (seconds)")
     def timings_table(self, obj: ModelVersion) -> str:
-        return key_value_table(obj.timings)
+        return json_dict_html(obj.timings)
 
     @admin.display(description="stored recommendations")
     def recommendation_count(self, obj: ModelVersion) -> str:
@@ -423,7 +232,7 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="settings")
     def params_table(self, obj: TrainingRun) -> str:
-        return key_value_table(obj.params) if obj.params else "defaults"
+        return json_dict_html(obj.params) if obj.params else "defaults"
 
     @admin.display(description="loss and validation per epoch")
     def curve_chart(self, obj: TrainingRun) -> str:
@@ -438,7 +247,7 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="progress", ordering="progress")
     def progress_bar(self, obj: TrainingRun) -> str:
-        return progress_bar(obj.progress)
+        return progress_html(obj.progress)
 
     @admin.display(description="log")
     def log_pre(self, obj: TrainingRun) -> str:
@@ -554,17 +363,13 @@ class ItemEmbeddingAdmin(ReadOnlyAdmin):
         return ", ".join(f"{v:+.3f}" for v in values) + (" …" if obj.dim > 8 else "")
 
 
-class ActiveRecommendationInline(admin.TabularInline):
-    """The customer's list from the serving version, shown on the CRM customer page."""
+class ActiveRecommendationInline(ReadOnlyInline):
+    """The customer's list from the serving version, shown on the CRM customer page (added there by
+    ``RecommendationsConfig.ready()``: crm does not import this app)."""
 
     model = Recommendation
     fields = ("list", "rank", "item", "score_display", "probability_display", "reason")
-    readonly_fields = fields
     ordering = ("list", "rank")
-    extra = 0
-    max_num = 0
-    can_delete = False
-    classes = ("tailored-compact",)
     verbose_name_plural = "recommendations (serving version, top 10)"
 
     @admin.display(description="score")
@@ -582,12 +387,3 @@ class ActiveRecommendationInline(admin.TabularInline):
         qs = super().get_queryset(request).select_related("item").filter(model_version__is_active=True)
         return qs.filter(rank__lte=10)
 
-
-def _attach_to_customer_admin() -> None:
-    """Show recommendations on the customer page without crm importing this app (crm <- recommendations)."""
-    customer_admin = admin.site._registry.get(Customer)
-    if customer_admin is not None and ActiveRecommendationInline not in customer_admin.inlines:
-        customer_admin.inlines = [*customer_admin.inlines, ActiveRecommendationInline]
-
-
-_attach_to_customer_admin()

@@ -1,155 +1,25 @@
-"""The admin a marketer works in: every page renders, the actions do what they say, strangers are sent to login.
+"""The admin a marketer works in, crm's pages: every page renders, the actions do what they say, strangers
+are sent to login (the admin site itself, its index and login, is crm's too).
 
-Pages are discovered from ``admin.site._registry`` (crm, recommendations and campaigns when present), so a
-new ModelAdmin is covered as soon as it is registered.
+The other apps' pages are tested in tests/recommendations/test_admin.py and tests/campaigns/test_admin.py;
+what they share is in tests/admin_pages.py.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from datetime import timedelta
 
 import pytest
-from django.contrib import admin
 from django.core.management import CommandError, call_command
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from crm.models import Customer, Feedback, Interaction, Item
-from recommendations.admin import ACTIVATE_ONE
-from recommendations.models import ItemEmbedding, ModelVersion, Recommendation, TrainingRun
-from tests import factories
-from tests.factories import CustomerFactory, FeedbackFactory, InteractionFactory, ItemFactory, SegmentFactory
-
-APPS = ("crm", "recommendations", "campaigns")
-MODELS = sorted(
-    (m for m in admin.site._registry if m._meta.app_label in APPS), key=lambda m: m._meta.label
-)
-
-
-def _url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def _version(**fields) -> ModelVersion:
-    defaults = {
-        "algorithm": "sequential",
-        "status": ModelVersion.Status.READY,
-        "device": "cpu",
-        "params": {"n_embd": 64, "epochs": 3, "lr": 0.001},
-        "data_stats": {"customers": 3, "items": 4, "interactions": 12},
-        "metrics": {
-            "test": {"ndcg@10": 0.4123, "hr@10": 0.6, "mrr": 0.31},
-            "validation": {"ndcg@10": 0.39, "hr@10": 0.55},
-            "candidates": {"popularity": {"ndcg@10": 0.2}, "sequential": {"ndcg@10": 0.39}},
-            "protocol": "leave-last-out, full ranking",
-        },
-        "timings": {"embed_seconds": 1.2, "train_seconds": 10.5},
-    }
-    return ModelVersion.objects.create(**{**defaults, **fields})
-
-
-@pytest.fixture
-def shop(db):
-    """A small shop: customers with events and feedback, a segment, two versions (one serving), a live run."""
-    customers = CustomerFactory.create_batch(3)
-    shoes = ItemFactory.create_batch(2, category="shoes")
-    hats = ItemFactory.create_batch(2, category="hats")
-    for customer in customers:
-        for item in [*shoes, *hats]:
-            InteractionFactory(customer=customer, item=item, kind=Interaction.Kind.PURCHASE)
-    FeedbackFactory(customer=customers[0], item=hats[0], kind=Feedback.Kind.COMPLAINT, comment="Arrived broken")
-    FeedbackFactory(customer=customers[1], item=shoes[0], kind=Feedback.Kind.LIKE)
-    segment = SegmentFactory(
-        name="German buyers",
-        rules={"match": "all", "conditions": [{"field": "country", "op": "in", "value": ["DE"]}]},
-    )
-    old = _version(algorithm="popularity", status=ModelVersion.Status.RETIRED)
-    active = _version(is_active=True, activated_at=timezone.now(), previous=old)
-    for customer in customers:
-        for rank, item in enumerate([*shoes, *hats], start=1):
-            Recommendation.objects.create(
-                model_version=active, customer=customer, rank=rank, item=item, score=1.0 / rank,
-                probability=0.5 / rank, reason="because you bought shoes",
-            )
-    ItemEmbedding.objects.create(
-        item=shoes[0], model_name="all-MiniLM-L6-v2", text_hash="ab" * 32, dim=4, vector=b"\x00\x00\x80?" * 4
-    )
-    run = TrainingRun.objects.create(
-        algorithm="auto", status=TrainingRun.Status.RUNNING, stage="training sequential", progress=0.42,
-        log="embedding item texts\nfitting sequential", started_at=timezone.now() - timedelta(minutes=2),
-        model_version=active,
-    )
-    _extra_rows(customer=customers[0], item=shoes[0])
-    return {
-        "customers": customers, "shoes": shoes, "hats": hats, "segment": segment, "old": old, "active": active,
-        "run": run,
-    }
-
-
-def _extra_rows(*, customer: Customer, item: Item) -> None:
-    """Rows for models other apps own: their factories when tests/factories.py has them, else a best guess."""
-    from django.apps import apps
-
-    from crm.models import ApiKey
-
-    if not ApiKey.objects.exists():
-        try:
-            from crm.services import api_key_create
-
-            api_key_create(name="shop", scopes=["read"])
-        except ImportError:  # pragma: no cover - the API layer is not there yet
-            pass
-    for model in MODELS:
-        factory = getattr(factories, f"{model.__name__}Factory", None)
-        if factory is not None and not model.objects.exists():
-            with contextlib.suppress(Exception), transaction.atomic():  # a missing row fails test_change_form_renders
-                factory()
-    if apps.is_installed("campaigns"):
-        with contextlib.suppress(Exception), transaction.atomic():
-            campaign = apps.get_model("campaigns", "Campaign").objects.create(name="Spring picks")
-            recipient = apps.get_model("campaigns", "Recipient").objects.create(campaign=campaign, customer=customer)
-            apps.get_model("campaigns", "Click").objects.create(recipient=recipient, item=item)
-
+from recommendations.models import ModelVersion, Recommendation
+from tests.admin_pages import _url, page_tests
+from tests.factories import CustomerFactory, SegmentFactory
 
 # --- every page renders ---------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
-def test_changelist_renders(staff_client, shop, model):
-    """Each changelist answers 200, also with a search term when the admin has search fields."""
-    # when
-    response = staff_client.get(_url(model, "changelist"))
-    # then
-    assert response.status_code == 200
-    if admin.site._registry[model].search_fields:
-        assert staff_client.get(_url(model, "changelist"), {"q": "cust"}).status_code == 200
-
-
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
-def test_add_form_renders_or_is_forbidden(staff_client, shop, rf, admin_user, model):
-    """The add form renders where adding by hand makes sense; job-written models refuse it (403)."""
-    # given
-    request = rf.get("/")
-    request.user = admin_user
-    can_add = admin.site._registry[model].has_add_permission(request)
-    # when
-    response = staff_client.get(_url(model, "add"))
-    # then
-    assert response.status_code == (200 if can_add else 403)
-
-
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
-def test_change_form_renders(staff_client, shop, model):
-    """Each change (or read-only view) page answers 200 for a stored row."""
-    # given
-    obj = model.objects.first()
-    assert obj is not None, f"no {model._meta.label} row: add a {model.__name__}Factory to tests/factories.py"
-    # when
-    response = staff_client.get(_url(model, "change", obj.pk))
-    # then
-    assert response.status_code == 200
+test_changelist_renders, test_add_form_renders_or_is_forbidden, test_change_form_renders = page_tests("crm")
 
 
 def test_admin_index_lists_the_apps(staff_client, shop):
@@ -172,15 +42,6 @@ def test_non_staff_user_is_redirected_to_login(client, django_user_model, shop):
 
 
 # --- customers ------------------------------------------------------------------------------------
-
-
-def test_customer_page_shows_recent_interactions_and_recommendations(staff_client, shop):
-    customer = shop["customers"][0]
-    response = staff_client.get(_url(Customer, "change", customer.pk))
-    content = response.content.decode().lower()
-    assert "recent interactions (latest 20)" in content
-    assert "recommendations (serving version, top 10)" in content
-    assert "because you bought shoes" in content
 
 
 def test_customer_changelist_counts_events(staff_client, shop):
@@ -338,109 +199,6 @@ def test_segment_with_invalid_rules_says_why(staff_client, shop):
     segment = SegmentFactory(rules={"conditions": [{"field": "shoe_size"}]})
     response = staff_client.get(_url(segment.__class__, "changelist"))
     assert "invalid rules: condition 1: unknown field" in response.content.decode()
-
-
-# --- model registry -------------------------------------------------------------------------------
-
-
-def test_model_version_changelist_shows_headline_metrics(staff_client, shop):
-    content = staff_client.get(_url(ModelVersion, "changelist")).content.decode()
-    assert "0.4123" in content and "0.6000" in content
-
-
-def test_model_version_detail_shows_metric_tables(staff_client, shop):
-    content = staff_client.get(_url(ModelVersion, "change", shop["active"].pk)).content.decode()
-    assert "test (held out)" in content and "validation" in content
-    assert "train_seconds" in content and "n_embd" in content
-    assert "12 rows" in content  # stored recommendations, linked
-    assert "Roll back to v" in content
-
-
-def test_activate_action_switches_serving_version(staff_client, shop):
-    # when
-    response = staff_client.post(
-        _url(ModelVersion, "changelist"), {"action": "activate_selected", "_selected_action": [shop["old"].pk]},
-        follow=True,
-    )
-    # then
-    assert "is now serving recommendations" in response.content.decode()
-    assert ModelVersion.objects.get(is_active=True).pk == shop["old"].pk
-
-
-def test_activate_action_needs_exactly_one_version(staff_client, shop):
-    ids = [shop["old"].pk, shop["active"].pk]
-    response = staff_client.post(
-        _url(ModelVersion, "changelist"), {"action": "activate_selected", "_selected_action": ids}, follow=True
-    )
-    assert ACTIVATE_ONE in response.content.decode()
-    assert ModelVersion.objects.get(is_active=True).pk == shop["active"].pk
-
-
-def test_activate_refuses_an_unscored_version_with_a_message(staff_client, shop):
-    # given
-    trained = _version(status=ModelVersion.Status.TRAINED)
-    # when
-    response = staff_client.post(
-        reverse("admin:recommendations_modelversion_activate", args=[trained.pk]), follow=True
-    )
-    # then
-    assert "Only a scored version" in response.content.decode()
-    assert ModelVersion.objects.get(is_active=True).pk == shop["active"].pk
-
-
-def test_activate_button_and_rollback(staff_client, shop):
-    """The change page's button activates; 'roll back' re-activates the version that served before."""
-    # given
-    newer = _version()
-    # when
-    staff_client.post(reverse("admin:recommendations_modelversion_activate", args=[newer.pk]))
-    # then
-    assert ModelVersion.objects.get(is_active=True).pk == newer.pk
-    # when
-    response = staff_client.post(reverse("admin:recommendations_modelversion_rollback"), follow=True)
-    # then
-    assert "Rolled back" in response.content.decode()
-    assert ModelVersion.objects.get(is_active=True).pk == shop["active"].pk
-
-
-def test_rollback_without_previous_version_says_so(staff_client, shop):
-    ModelVersion.objects.update(previous=None)
-    response = staff_client.post(
-        _url(ModelVersion, "changelist"), {"action": "rollback", "_selected_action": [shop["active"].pk]}, follow=True
-    )
-    assert "There is no previous version to roll back to." in response.content.decode()
-
-
-def test_active_version_cannot_be_deleted(staff_client, shop):
-    assert staff_client.get(_url(ModelVersion, "delete", shop["active"].pk)).status_code == 403
-    assert staff_client.get(_url(ModelVersion, "delete", shop["old"].pk)).status_code == 200
-
-
-def test_training_run_page_shows_progress_log_and_polls_while_running(staff_client, shop):
-    # when
-    content = staff_client.get(_url(TrainingRun, "change", shop["run"].pk)).content.decode()
-    # then
-    assert 'class="tailored-progress"' in content and "42%" in content
-    assert '<pre class="tailored-log">embedding item texts\nfitting sequential</pre>' in content
-    progress_url = reverse("admin:recommendations_trainingrun_progress", args=[shop["run"].pk])
-    assert f'data-poll="{progress_url}"' in content
-    assert staff_client.get(progress_url).json()["done"] is False
-    # when the run is over
-    TrainingRun.objects.filter(pk=shop["run"].pk).update(status=TrainingRun.Status.SUCCEEDED, progress=1.0)
-    content = staff_client.get(_url(TrainingRun, "change", shop["run"].pk)).content.decode()
-    # then
-    assert "data-poll=" not in content
-    assert staff_client.get(progress_url).json()["done"] is True
-
-
-def test_recommendations_filter_by_version_and_search_by_customer(staff_client, shop):
-    customer = shop["customers"][1]
-    response = staff_client.get(
-        _url(Recommendation, "changelist"),
-        {"model_version__id__exact": shop["active"].pk, "q": customer.external_id},
-    )
-    rows = list(response.context["cl"].result_list)
-    assert len(rows) == 4 and {r.customer_id for r in rows} == {customer.pk}
 
 
 # --- privacy commands -----------------------------------------------------------------------------

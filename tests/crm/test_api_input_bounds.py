@@ -6,9 +6,8 @@ from campaigns.models import Campaign, Recipient
 from crm.api.validation import TIMESTAMP_OUT_OF_RANGE, UNSAFE_KEY_MESSAGE
 from crm.models import Customer, Item, Segment
 from crm.segments import SegmentRuleError, validate_rules
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory, ItemFactory
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

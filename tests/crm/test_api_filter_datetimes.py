@@ -6,7 +6,7 @@ the instant cannot be represented.
 """
 import pytest
 
-from tests.api.conftest import assert_error
+from tests.conftest import assert_error
 
 LIST_FILTERS = [
     ("/api/v1/customers", "created_before"),

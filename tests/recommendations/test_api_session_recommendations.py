@@ -7,9 +7,8 @@ from recommendations.models import TrainingRun
 from recommendations.selectors import model_version_active
 from recommendations.services.scoring import loaded_version
 from recommendations.services.training import training_run_execute
+from tests.conftest import assert_error
 from tests.recommendations.services.conftest import shop  # noqa: F401 - the planted-taste shop
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/recommendations/session"

@@ -3,7 +3,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from .conftest import assert_error
+from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

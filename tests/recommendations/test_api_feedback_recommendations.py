@@ -4,9 +4,8 @@ import pytest
 from crm.models import Feedback
 from recommendations.apis import MODEL_VERSION_NOT_FOUND
 from recommendations.models import ModelVersion, Recommendation, TrainingRun
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory, FeedbackFactory, ItemFactory
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

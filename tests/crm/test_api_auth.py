@@ -10,9 +10,8 @@ from crm.api.authentication import api_key_hash
 from crm.api.permissions import MISSING_SCOPE
 from crm.models import ApiKey
 from crm.services import api_key_create
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 

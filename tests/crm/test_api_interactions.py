@@ -3,9 +3,8 @@ import pytest
 from django.test import override_settings
 
 from crm.models import Customer, Interaction, Item
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory, InteractionFactory, ItemFactory
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/interactions/bulk"

@@ -6,8 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from crm import api_urls
-
-from .conftest import assert_error
+from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +39,7 @@ class _BrokenApi(APIView):
         raise ZeroDivisionError("a bug")
 
 
-@override_settings(DEBUG=True, ROOT_URLCONF="tests.api.test_security")
+@override_settings(DEBUG=True, ROOT_URLCONF="tests.crm.test_api_security")
 def test_a_bug_under_api_is_a_json_500_even_with_debug(reader):
     """No HTML debug page (settings, traceback) ever goes to an API client."""
     reader.raise_request_exception = False

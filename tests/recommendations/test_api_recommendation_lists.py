@@ -6,9 +6,8 @@ from django.utils import timezone
 
 from crm.models import Feedback
 from recommendations.models import ModelVersion, Recommendation
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory, FeedbackFactory, ItemFactory, order_create
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/customers/c1/recommendations"

@@ -3,9 +3,8 @@ import pytest
 
 from crm.consent import USE_CONSENT_ENDPOINT
 from crm.models import ConsentEvent, Customer
+from tests.conftest import assert_error
 from tests.factories import CustomerFactory
-
-from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db
 
