@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--history", type=int, default=20)
     parser.add_argument("--k", type=int, default=50)
-    parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 111],
+                        help="lists searched per query (the index's default is always added)")
     parser.add_argument("--threads", type=int, default=1, help="torch and faiss threads")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -81,8 +82,9 @@ def main() -> None:
     exact_scorer = FactorScorer(p, b, device="cpu")
     exact, exact_wall, exact_cpu = timed(lambda: run(exact_scorer, packed, args.k))
     index, build_wall, build_cpu = timed(lambda: ann.ItemIndex(ann.item_rows(exact_scorer)))
+    default_nprobe = index.nprobe
     rows = []
-    for nprobe in args.nprobe:
+    for nprobe in sorted({*args.nprobe, default_nprobe}):
         index.nprobe = nprobe
         approx, wall, cpu = timed(lambda: run(ann.AnnScorer(exact_scorer, index), packed, args.k))
         recall = float(np.mean([len(set(a) & set(e)) / args.k for a, e in zip(approx, exact)]))
@@ -93,7 +95,7 @@ def main() -> None:
         "items": args.items, "dim": args.dim, "customers": args.customers, "clusters": args.clusters,
         "history": args.history, "k": args.k, "threads": args.threads,
         "candidates_per_customer": ann.CANDIDATE_FACTOR * args.k + args.history,
-        "index": {"kind": "IVFFlat inner product", "nlist": index.nlist, "default_nprobe": max(1, index.nlist // 16),
+        "index": {"kind": "IVFFlat inner product", "nlist": index.nlist, "default_nprobe": default_nprobe,
                   "build_wall_s": build_wall, "build_cpu_s": build_cpu},
         "exact": {"wall_s": exact_wall, "cpu_s": exact_cpu, "customers_per_s": round(args.customers / exact_wall)},
         "ann": rows,
