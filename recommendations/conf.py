@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .engine.ann import ANN_MODES
 from .engine.data import KIND_WEIGHTS
 
 DEFAULTS = {
@@ -74,4 +75,6 @@ def recommendations_settings() -> RecommendationsSettings:
     if unknown:
         raise ValueError(f"Unknown RECOMMENDATIONS settings: {', '.join(sorted(unknown))}")
     merged = {**DEFAULTS, **user}
+    if merged["ANN"] not in ANN_MODES:
+        raise ValueError(f"RECOMMENDATIONS['ANN'] must be one of {', '.join(ANN_MODES)}, not {merged['ANN']!r}")
     return RecommendationsSettings(**{f.name: merged[f.name] for f in fields(RecommendationsSettings)})
