@@ -291,6 +291,8 @@ RECOMMENDATIONS = {
     "TOP_K": env.int("RECOMMENDATIONS_TOP_K", default=50),
     # Processes (GPUs) that train the sequential model through torchrun: a number or "auto".
     "TRAIN_PROCESSES": env("RECOMMENDATIONS_TRAIN_PROCESSES", default="1"),
+    # "auto" | "exact" | "faiss": approximate candidates for very large catalogues (docs/scaling.md)
+    "ANN": env("RECOMMENDATIONS_ANN", default="auto"),
 }
 
 # --- Campaigns app (read lazily through campaigns/conf.py; beat: `manage.py setup_periodic_tasks`) --

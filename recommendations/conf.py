@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .engine.ann import ANN_MODES
 from .engine.data import KIND_WEIGHTS
 
 DEFAULTS = {
@@ -43,6 +44,10 @@ DEFAULTS = {
     "TRAIN_TORCHRUN_ARGS": ["--standalone"],
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
+    # Candidates for the sequential model's scoring: "exact" (every item), "faiss" (an approximate
+    # inner-product index, then exact re-ranking; needs the `ann` extra), "auto" (faiss from 200,000
+    # items on when it is installed). See docs/scaling.md.
+    "ANN": "auto",
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
     "ARTIFACTS_DIR": "",
 }
@@ -64,6 +69,7 @@ class RecommendationsSettings:
     TRAIN_PROCESSES: int | str
     TRAIN_TORCHRUN_ARGS: list
     SCORE_SHARD_SIZE: int
+    ANN: str
     ARTIFACTS_DIR: str
 
     @property
@@ -77,4 +83,6 @@ def recommendations_settings() -> RecommendationsSettings:
     if unknown:
         raise ValueError(f"Unknown RECOMMENDATIONS settings: {', '.join(sorted(unknown))}")
     merged = {**DEFAULTS, **user}
+    if merged["ANN"] not in ANN_MODES:
+        raise ValueError(f"RECOMMENDATIONS['ANN'] must be one of {', '.join(ANN_MODES)}, not {merged['ANN']!r}")
     return RecommendationsSettings(**{f.name: merged[f.name] for f in fields(RecommendationsSettings)})

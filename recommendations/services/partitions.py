@@ -81,16 +81,52 @@ def version_storage_prepare(version_id: int) -> None:
         cursor.execute(f"DELETE FROM {TABLE}_default WHERE model_version_id = {vid}")
 
 
+# the parent's unique constraint (migration 0003); a version table gets the same one before ATTACH
+UNIQUE_COLUMNS = "customer_id, list, rank, model_version_id"
+MAINTENANCE_WORK_MEM = "512MB"  # the index sort, and the foreign-key anti-joins at ATTACH, in memory
+
+
+def version_storage_index(version_id: int) -> None:
+    """Build the unique index of a scored, not yet attached version table; idempotent.
+
+    ``ATTACH PARTITION`` adopts a matching unique constraint of the partition instead of building
+    one, so the attach statement (which holds a ``SHARE UPDATE EXCLUSIVE`` lock on the parent) is
+    left with the foreign-key validation only. The build runs on the plain table with parallel
+    maintenance workers (``max_parallel_maintenance_workers``, PostgreSQL's default 2).
+    """
+    if not partitioned():
+        return
+    name = version_table(version_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+        if version_attached(version_id) or _has_unique(cursor, name):
+            return
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_uniq UNIQUE ({UNIQUE_COLUMNS})")
+
+
+def _has_unique(cursor, name: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'", [name])
+    return cursor.fetchone() is not None
+
+
 def version_storage_attach(version_id: int) -> None:
-    """Make a scored version's rows visible: attach its table as the version's partition."""
+    """Make a scored version's rows visible: attach its table as the version's partition.
+
+    The unique index is built first on the plain table (:func:`version_storage_index`, adopted by the
+    ATTACH); the ATTACH itself validates the foreign keys (one anti-join per key: PostgreSQL 15
+    cannot take a ``NOT VALID`` foreign key on a partitioned table, so this scan stays).
+    """
     if not partitioned():
         return
     version_storage_prepare(version_id)
     if version_attached(version_id):
         return
+    version_storage_index(version_id)
     name, vid = version_table(version_id), int(version_id)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")  # the index build sorts in memory
+        # the foreign-key checks run with work_mem = maintenance_work_mem (hash anti-joins in memory)
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES IN ({vid})")
         cursor.execute(f"ANALYZE {name}")
     logger.info("v%s: recommendations attached as partition %s", vid, name)

@@ -238,8 +238,8 @@ def _discover_rows(
     exclude = PackedHistories.from_lists([
         [index[i] for i in rejected.get(cid, set()) | history.done.get(cid, set()) if i in index]
         for cid, _ in todo])
-    for scored in score_batches(scorer_for(model), packed, min(k, model.n_items), exclude=exclude,
-                                allowed=available):
+    scorer = scorer_for(model, ann=recommendations_settings().ANN)
+    for scored in score_batches(scorer, packed, min(k, model.n_items), exclude=exclude, allowed=available):
         batch = [todo[r] for r in scored.rows]
         top_items, top_scores = scored.items, scored.scores
         probabilities = model.probability(top_scores)
