@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.utils import timezone
 
 from crm.models import Customer, Feedback, Item
@@ -32,6 +33,36 @@ from recommendations.selectors import (
 
 from .conf import campaigns_settings
 from .models import Campaign, Recipient
+
+
+class _EqualsAny(Func):
+    """``column = ANY(%s::type[])``: a whole list bound as ONE array parameter (PostgreSQL).
+
+    Why: ``field__in=ids`` with 2,000 ids makes Django prepare 2,000 values and psycopg parse a
+    query with 2,000 placeholders that it cannot cache; a build of 100,000 recipients spent more
+    time there than in the database.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, values: list, array_type: str):
+        super().__init__(F(field))
+        self.values, self.array_type = values, array_type
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(%s::{self.array_type}[])", (*params, self.values)
+
+
+def in_values(field: str, values: Iterable, *, array_type: str = "bigint") -> Q | _EqualsAny:
+    """A filter ``field IN values``: one array parameter on PostgreSQL, a plain ``__in`` elsewhere.
+
+    ``array_type`` is the SQL element type (``bigint`` for ids, ``text`` for e-mail addresses).
+    """
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return _EqualsAny(field, values, array_type)
+    return Q(**{f"{field}__in": values})
 
 
 @dataclass(frozen=True)
@@ -110,7 +141,7 @@ def _excluded_by_customer(customer_ids: Sequence[int], list_name: str = LIST_DIS
     already-bought items."""
     excluded: dict[int, set[int]] = defaultdict(set)
     rejected = Feedback.objects.filter(
-        customer_id__in=customer_ids, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
+        in_values("customer_id", customer_ids), kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
     )
     for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
         excluded[customer_id].add(item_id)
@@ -118,7 +149,7 @@ def _excluded_by_customer(customer_ids: Sequence[int], list_name: str = LIST_DIS
     if kinds and list_name == LIST_DISCOVER:
         from crm.models import Interaction
 
-        seen = Interaction.objects.filter(customer_id__in=customer_ids, kind__in=kinds)
+        seen = Interaction.objects.filter(in_values("customer_id", customer_ids), kind__in=kinds)
         for customer_id, item_id in seen.order_by().values_list("customer_id", "item_id"):
             excluded[customer_id].add(item_id)
     return excluded
@@ -169,7 +200,7 @@ def recommendation_snapshots_for_customers(
     if version is not None:
         rows = (
             Recommendation.objects.filter(
-                model_version=version, list=list_name, customer_id__in=ids, rank__lte=read_depth
+                in_values("customer_id", ids), model_version=version, list=list_name, rank__lte=read_depth
             )
             .order_by("customer_id", "rank")
             .values_list("customer_id", "item_id", "score", "probability", "reason")
@@ -222,7 +253,7 @@ def recently_sent_item_ids(*, customer_ids: Iterable[int], exclude_campaign_run:
     """Items e-mailed to each customer within the rotation window (to be demoted)."""
     days = campaigns_settings().ROTATION_DAYS if days is None else days
     since = timezone.now() - timedelta(days=days)
-    sent = Recipient.objects.filter(customer_id__in=list(customer_ids), state=Recipient.State.SENT,
+    sent = Recipient.objects.filter(in_values("customer_id", customer_ids), state=Recipient.State.SENT,
                                     sent_at__gte=since)
     if exclude_campaign_run is not None:
         sent = sent.exclude(campaign_id=exclude_campaign_run[0], run=exclude_campaign_run[1])
@@ -238,7 +269,8 @@ def recent_send_counts(*, customer_ids: Iterable[int], days: int) -> dict[int, i
 
     since = timezone.now() - timedelta(days=days)
     rows = (
-        Recipient.objects.filter(customer_id__in=list(customer_ids), state=Recipient.State.SENT, sent_at__gte=since)
+        Recipient.objects.filter(in_values("customer_id", customer_ids), state=Recipient.State.SENT,
+                                 sent_at__gte=since)
         .order_by()
         .values("customer_id")
         .annotate(n=Count("id"))
