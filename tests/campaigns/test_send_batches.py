@@ -258,10 +258,10 @@ print(json.dumps({r.email: [r.state, r.attempts] for r in Recipient.objects.orde
 
 def _manage(env, *args):
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=300)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_a_batch_killed_mid_send_stays_in_doubt_and_is_never_resent(tmp_path):
     """Claims of 4: the sender is SIGKILLed while the server holds message 3. The whole claim (rows
     1-4: two delivered and recorded nowhere, one in flight, one not yet sent) stays 'sending', in
@@ -281,11 +281,10 @@ def test_a_batch_killed_mid_send_stays_in_doubt_and_is_never_resent(tmp_path):
         sender.wait(10)
         sink.handler.data_delay = 0
         rerun = _manage(env, "campaign", "send", campaign_id)
-        again = _manage(env, "campaign", "send", campaign_id)
         # then
-        assert json.loads(rerun.stdout)["in_doubt"] == 4 and "in doubt" in rerun.stderr
-        report = json.loads(again.stdout)
+        report = json.loads(rerun.stdout)
         assert (report["sent"], report["in_doubt"], report["pending"]) == (2, 4, 0)
+        assert "in doubt" in rerun.stderr
         states = json.loads(_manage(env, "shell", "-c", KILL_STATES).stdout.strip().splitlines()[-1])
         counts = sink.handler.count_by_recipient()
         assert set(counts.values()) == {1}, counts  # nobody twice, whatever was re-run
