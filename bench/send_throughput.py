@@ -6,7 +6,9 @@ way production does: ``campaign_send(wait=False)`` enqueues one ``campaign_send_
 claim, render, send and record them. The SMTP server is aiosmtpd in its own process
 (``drill_common.SmtpSinkProcess``, no fsync) that logs every message it accepts.
 
-Reported per scenario: messages/s (sent / seconds from the enqueue until no row is pending or
+Reported per scenario: the CPU the workers and the SMTP server used per message (from /proc: what
+the load of other work on a shared machine cannot inflate; PostgreSQL's share is not counted),
+messages/s (sent / seconds from the enqueue until no row is pending or
 sending; and the sink's first-to-last arrival rate), ``duplicates`` (addresses the sink received
 more than once: must be 0), ``lost`` (rows neither received nor failed, skipped or visibly in
 doubt: must be 0), ``in_doubt``, the batches and the load average. ``--inline`` adds the same send
@@ -136,6 +138,29 @@ def arrival_rate(sink: SmtpSinkProcess, before: int) -> float | None:
     return round((len(times) - 1) / (max(times) - min(times)), 1)
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its descendants still running (/proc)."""
+    parents, cpu = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in cpu.items():
+        node = pid
+        while node and node != root:
+            node = parents.get(node, 0)
+        if node == root:
+            total += seconds
+    return total
+
+
 def start_workers(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen:
     command = [PYTHON, "-m", "celery", "-A", "crm", "worker", "-Q", "default", "-c", str(concurrency), "-P", "prefork",
                "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -169,9 +194,12 @@ def scenario_workers(n_workers: int, sink: SmtpSinkProcess, env: dict[str, str],
         wait_workers_ready(n_workers)
         before = len(sink.messages())
         load_before = os.getloadavg()[0]
+        cpu_before = process_tree_cpu(workers.pid), process_tree_cpu(sink.process.pid)
         started = time.monotonic()
         report = campaign_send(campaign=Campaign.objects.get(pk=campaign_id), wait=False)
         seconds = (time.monotonic() - started) + wait_done(campaign_id, timeout)
+        cpu_workers = process_tree_cpu(workers.pid) - cpu_before[0]
+        cpu_sink = process_tree_cpu(sink.process.pid) - cpu_before[1]
         load_after = os.getloadavg()[0]
     finally:
         stop_process(workers, timeout=30, group=True)
@@ -183,6 +211,9 @@ def scenario_workers(n_workers: int, sink: SmtpSinkProcess, env: dict[str, str],
         "sink_arrival_rate": arrival_rate(sink, before),
         "sent": final.get("sent", 0), "failed": final.get("failed", 0), "in_doubt": final.get("sending", 0),
         **audit(campaign_id, sink, before),
+        "cpu_seconds": {"workers": round(cpu_workers, 1), "smtp_server": round(cpu_sink, 1)},
+        "cpu_ms_per_message": {"workers": round(1000 * cpu_workers / max(pending, 1), 2),
+                               "smtp_server": round(1000 * cpu_sink / max(pending, 1), 2)},
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
     }
 
