@@ -103,3 +103,14 @@ def test_a_send_waits_for_each_domain_slot(campaign, make_customers, settings, m
     # then
     assert report.sent == 5
     assert sorted(sleeps) == [pytest.approx(0.1, abs=0.05), pytest.approx(0.2, abs=0.05)]
+
+
+def test_bad_send_settings_are_reported_by_manage_py_check(settings):
+    from campaigns.checks import campaigns_send_settings_check
+
+    settings.CAMPAIGNS = {"SEND_RATE_LIMITS": {"gmail.com": "fast"}, "SEND_CLAIM_SIZE": 0}
+    assert [e.id for e in campaigns_send_settings_check()] == ["campaigns.E001", "campaigns.E002"]
+    settings.CAMPAIGNS = {"SEND_RATE_LIMITS": ["gmail.com"]}
+    assert [e.id for e in campaigns_send_settings_check()] == ["campaigns.E001"]
+    settings.CAMPAIGNS = {"SEND_RATE_LIMITS": {"gmail.com": 50, "*": 500}, "SEND_CLAIM_SIZE": 1}
+    assert campaigns_send_settings_check() == []
