@@ -62,9 +62,10 @@ def generate(n_customers: int, n_items: int, recs_per_customer: int, n_send: int
         )
         version_id = cur.fetchone()[0]
         cur.execute(
-            """INSERT INTO recommendations_recommendation (model_version_id, customer_id, rank, item_id, score,
-                   probability, reason)
-               SELECT %s, c.id, r, 1 + ((c.id * 7919 + r * 104729) %% %s), 1.0 / r, 0.5 / r, 'because you viewed'
+            """INSERT INTO recommendations_recommendation (model_version_id, customer_id, list, rank, item_id,
+                   score, probability, reason)
+               SELECT %s, c.id, 'discover', r, 1 + ((c.id * 7919 + r * 104729) %% %s), 1.0 / r, 0.5 / r,
+                      'because you viewed'
                FROM crm_customer c CROSS JOIN generate_series(1, %s) r""",
             [version_id, n_items, recs_per_customer],
         )

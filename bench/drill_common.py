@@ -312,17 +312,18 @@ class SmtpSinkProcess:
     killed while waiting for the reply has still had its message delivered, the risky case.
     """
 
-    def __init__(self, directory: Path, delay: float = 0.0):
+    def __init__(self, directory: Path, delay: float = 0.0, fsync: bool = True):
         self.port = free_port()
         self.log = directory / f"smtp-sink-{self.port}.jsonl"
         self.delay = delay
+        self.fsync = fsync  # off for throughput benchmarks: the drills need it, a sink at 1,000/s does not
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> SmtpSinkProcess:
         self.log.touch()
         self.process = subprocess.Popen(
             [PYTHON, str(Path(__file__).resolve()), "smtp-sink", "--port", str(self.port), "--log", str(self.log),
-             "--delay", str(self.delay)], cwd=ROOT)
+             "--delay", str(self.delay), *([] if self.fsync else ["--no-fsync"])], cwd=ROOT)
         try:
             wait_port(self.port)
         except BaseException:
@@ -338,7 +339,7 @@ class SmtpSinkProcess:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _smtp_sink_main(port: int, log: str, delay: float) -> None:
+def _smtp_sink_main(port: int, log: str, delay: float, fsync: bool = True) -> None:
     import asyncio
     from email import message_from_bytes
 
@@ -352,7 +353,8 @@ def _smtp_sink_main(port: int, log: str, delay: float) -> None:
                     out.write(json.dumps({"to": rcpt, "message_id": message.get("Message-ID", ""),
                                           "at": time.time()}) + "\n")
                 out.flush()
-                os.fsync(out.fileno())
+                if fsync:
+                    os.fsync(out.fileno())
             if delay:
                 await asyncio.sleep(delay)
             return "250 Message accepted for delivery"
@@ -378,5 +380,6 @@ if __name__ == "__main__":
     sink.add_argument("--port", type=int, required=True)
     sink.add_argument("--log", required=True)
     sink.add_argument("--delay", type=float, default=0.0)
+    sink.add_argument("--no-fsync", action="store_true")
     args = parser.parse_args()
-    _smtp_sink_main(args.port, args.log, args.delay)
+    _smtp_sink_main(args.port, args.log, args.delay, fsync=not args.no_fsync)

@@ -12,7 +12,7 @@ class CampaignsConfig(AppConfig):
         from crm.signals import campaign_recipient_owner, customer_exporting
         from recommendations.signals import recommendations_refreshed
 
-        from . import tasks  # noqa: F401  (registers how the services' jobs are enqueued, crm.jobs)
+        from . import checks, tasks  # noqa: F401  (system checks; how the services' jobs are enqueued, crm.jobs)
         from .receivers import (
             anymail_tracking_received,
             export_campaign_history,

@@ -11,8 +11,15 @@ from django.conf import settings
 DEFAULTS = {
     # Recipients per send batch (one Celery task each); one SMTP connection is reused per batch.
     "SEND_BATCH_SIZE": 200,
+    # Recipients claimed (and their outcomes recorded) per statement within a batch: the most a
+    # worker killed mid-send leaves "in doubt". 1 = one message, as before batching; larger is faster.
+    "SEND_CLAIM_SIZE": 50,
     # Per-process throttle: at most this many messages per second (0 = unlimited).
     "SEND_RATE_PER_SECOND": 0,
+    # Messages per second per recipient domain, shared by every worker (Redis when the broker is
+    # Redis): {"gmail.com googlemail.com": 50, "*": 500}; the domains of one key share its limit,
+    # "*" is one limit for every other domain; {} = unlimited (campaigns.services.throttle).
+    "SEND_RATE_LIMITS": {},
     # First retry delay of a batch sent inline (manage.py campaign send); doubles each retry
     # (the whole policy: campaigns.services.send.SendRetryPolicy).
     "SEND_RETRY_BACKOFF_SECONDS": 1.0,
@@ -74,7 +81,9 @@ DEFAULTS = {
 @dataclass(frozen=True)
 class CampaignsSettings:
     SEND_BATCH_SIZE: int
+    SEND_CLAIM_SIZE: int
     SEND_RATE_PER_SECOND: float
+    SEND_RATE_LIMITS: dict
     SEND_RETRY_BACKOFF_SECONDS: float
     BUILD_CHUNK_SIZE: int
     ATTRIBUTION_DAYS: int

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.models import Customer, Item
+from crm.queries import in_values
 from crm.selectors import segment_evaluate
 from recommendations.models import Recommendation
 from recommendations.selectors import (
@@ -133,7 +134,7 @@ def recommendation_snapshots_for_customers(
     if version is not None:
         rows = (
             Recommendation.objects.filter(
-                model_version=version, list=list_name, customer_id__in=ids, rank__lte=read_depth
+                in_values("customer_id", ids), model_version=version, list=list_name, rank__lte=read_depth
             )
             .order_by("customer_id", "rank")
             .values_list("customer_id", "item_id", "score", "probability", "reason")
@@ -188,7 +189,7 @@ def recently_sent_item_ids(*, customer_ids: Iterable[int], exclude_campaign_run:
     """Items e-mailed to each customer within the rotation window (to be demoted)."""
     days = campaigns_settings().ROTATION_DAYS if days is None else days
     since = timezone.now() - timedelta(days=days)
-    sent = Recipient.objects.filter(customer_id__in=list(customer_ids), state=Recipient.State.SENT,
+    sent = Recipient.objects.filter(in_values("customer_id", customer_ids), state=Recipient.State.SENT,
                                     sent_at__gte=since)
     if exclude_campaign_run is not None:
         sent = sent.exclude(campaign_id=exclude_campaign_run[0], run=exclude_campaign_run[1])
@@ -204,7 +205,8 @@ def recent_send_counts(*, customer_ids: Iterable[int], days: int) -> dict[int, i
 
     since = timezone.now() - timedelta(days=days)
     rows = (
-        Recipient.objects.filter(customer_id__in=list(customer_ids), state=Recipient.State.SENT, sent_at__gte=since)
+        Recipient.objects.filter(in_values("customer_id", customer_ids), state=Recipient.State.SENT,
+                                 sent_at__gte=since)
         .order_by()
         .values("customer_id")
         .annotate(n=Count("id"))

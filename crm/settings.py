@@ -299,6 +299,9 @@ RECOMMENDATIONS = {
 CAMPAIGNS = {
     "SEND_RATE_PER_SECOND": env.float("CAMPAIGNS_SEND_RATE_PER_SECOND", default=0),
     "SEND_BATCH_SIZE": env.int("CAMPAIGNS_SEND_BATCH_SIZE", default=200),
+    "SEND_CLAIM_SIZE": env.int("CAMPAIGNS_SEND_CLAIM_SIZE", default=50),
+    # JSON, e.g. {"gmail.com googlemail.com": 50, "*": 500} (messages per second; docs/campaigns.md).
+    "SEND_RATE_LIMITS": env.json("CAMPAIGNS_SEND_RATE_LIMITS", default={}),
     "ATTRIBUTION_DAYS": env.int("CAMPAIGNS_ATTRIBUTION_DAYS", default=7),
     "UNSUBSCRIBE_MAILTO": env("CAMPAIGNS_UNSUBSCRIBE_MAILTO", default=""),
 }

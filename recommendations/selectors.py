@@ -22,6 +22,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crm.models import Customer, Feedback, Interaction, Item
+from crm.queries import in_values
 
 from .conf import recommendations_settings
 from .models import ItemEmbedding, ModelVersion, Recommendation
@@ -70,13 +71,13 @@ def customers_excluded_item_ids(
     list (per settings) what they already bought, which is exactly what the buy-again list is made of."""
     excluded: dict[int, set[int]] = defaultdict(set)
     rejected = Feedback.objects.filter(
-        customer_id__in=customer_ids, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
+        in_values("customer_id", customer_ids), kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
     )
     for customer_id, item_id in rejected.order_by().values_list("customer_id", "item_id"):
         excluded[customer_id].add(item_id)
     kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
     if kinds and list_name == LIST_DISCOVER:
-        seen = Interaction.objects.filter(customer_id__in=customer_ids, kind__in=kinds)
+        seen = Interaction.objects.filter(in_values("customer_id", customer_ids), kind__in=kinds)
         for customer_id, item_id in seen.order_by().values_list("customer_id", "item_id"):
             excluded[customer_id].add(item_id)
     return excluded

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from campaigns.selectors import (
     allowed_items,
     campaign_audience,
     campaign_item_filters,
+    in_values,
     recent_send_counts,
     recently_sent_item_ids,
     recommendation_snapshots_for_customers,
@@ -79,7 +81,18 @@ def _skip_reason(campaign: Campaign, row: tuple, sends: dict[int, int]) -> str:
     )
 
 
-def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) -> list[Recipient]:
+class NewRecipient(NamedTuple):
+    """A recipient row about to be written: a tuple, not a model instance (100,000 of them per build)."""
+
+    customer_id: int
+    email: str
+    items: list
+    is_holdout: bool
+    state: str
+    skip_reason: str
+
+
+def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) -> list[NewRecipient]:
     ids = [row[0] for row in rows]
     sends = {}
     if campaign.channel == Campaign.Channel.EMAIL and campaign.frequency_cap_count:
@@ -111,19 +124,20 @@ def _chunk_recipients(campaign: Campaign, run: int, rows: list[tuple], items) ->
             state = Recipient.State.HOLDOUT
         else:
             state = Recipient.State.PENDING
-        recipients.append(Recipient(
-            campaign_id=campaign.pk, run=run, customer_id=customer_id, email=email or "", items=chosen,
-            is_holdout=holdout, state=state, skip_reason=reason,
-        ))
+        recipients.append(NewRecipient(customer_id, email or "", chosen, holdout, state, reason))
     return recipients
 
 
-def _write_chunk(campaign: Campaign, run: int, recipients: list[Recipient], result: BuildResult) -> None:
-    """Insert new rows; replace rows not yet sent (never sent: nothing refers to them yet)."""
-    existing = {
+def _write_chunk(campaign: Campaign, run: int, recipients: list[NewRecipient], result: BuildResult, *,
+                 first_build: bool) -> None:
+    """Insert new rows; replace rows not yet sent (never sent: nothing refers to them yet).
+
+    ``first_build``: the run had no rows when the build started, so there is nothing to look up.
+    """
+    existing = {} if first_build else {
         customer_id: (pk, state)
         for pk, customer_id, state in Recipient.objects.filter(
-            campaign=campaign, run=run, customer_id__in=[r.customer_id for r in recipients]
+            in_values("customer_id", [r.customer_id for r in recipients]), campaign=campaign, run=run
         ).values_list("pk", "customer_id", "state")
     }
     fresh, replaced = [], []
@@ -137,8 +151,8 @@ def _write_chunk(campaign: Campaign, run: int, recipients: list[Recipient], resu
             result.unchanged += 1  # already sending/sent/failed: the snapshot is history now
     with transaction.atomic():
         if replaced:
-            Recipient.objects.filter(pk__in=replaced).delete()
-        _insert(fresh)
+            Recipient.objects.filter(in_values("id", replaced)).delete()
+        _insert(campaign, run, fresh)
     result.created += len(fresh) - len(replaced)
     result.updated += len(replaced)
 
@@ -149,19 +163,24 @@ COPY_COLUMNS = (
 )
 
 
-def _insert(recipients: list[Recipient]) -> None:
+def _insert(campaign: Campaign, run: int, recipients: list[NewRecipient]) -> None:
     """PostgreSQL: COPY (several times faster than INSERT for JSON rows); elsewhere bulk_create."""
     if not recipients:
         return
     if connection.vendor != "postgresql":
-        Recipient.objects.bulk_create(recipients, batch_size=1000, ignore_conflicts=True)
+        Recipient.objects.bulk_create([
+            Recipient(campaign_id=campaign.pk, run=run, customer_id=r.customer_id, email=r.email, items=r.items,
+                      is_holdout=r.is_holdout, state=r.state, skip_reason=r.skip_reason)
+            for r in recipients
+        ], batch_size=1000, ignore_conflicts=True)
         return
     now = timezone.now()
+    dumps = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
     sql = f"COPY {Recipient._meta.db_table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for r in recipients:
             copy.write_row((
-                r.campaign_id, r.run, r.customer_id, r.email, json.dumps(r.items), r.is_holdout, r.state,
+                campaign.pk, run, r.customer_id, r.email, dumps(r.items), r.is_holdout, r.state,
                 r.skip_reason, "", 0, "", False, 0, now, now,
             ))
 
@@ -181,6 +200,7 @@ def campaign_build(*, campaign: Campaign, run: int | None = None) -> BuildResult
         items = allowed_items(filters=campaign_item_filters(campaign=campaign))
         audience = campaign_audience(campaign=campaign).order_by("pk")
         chunk = campaigns_settings().BUILD_CHUNK_SIZE
+        first_build = not Recipient.objects.filter(campaign=campaign, run=run).exists()
         last = 0
         while True:
             rows = list(
@@ -192,7 +212,8 @@ def campaign_build(*, campaign: Campaign, run: int | None = None) -> BuildResult
                 break
             last = rows[-1][0]
             result.customers += len(rows)
-            _write_chunk(campaign, run, _chunk_recipients(campaign, run, rows, items), result)
+            _write_chunk(campaign, run, _chunk_recipients(campaign, run, rows, items), result,
+                         first_build=first_build)
     except Exception:
         Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.FAILED)
         raise

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.signals import EventType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -35,6 +35,7 @@ from django.utils import timezone
 from campaigns.conf import campaigns_settings
 from campaigns.links import CLICK_SALT, token_load
 from campaigns.models import DeliveryEvent, Recipient, RecipientDelivery, Suppression
+from campaigns.selectors import in_values
 from crm.models import Feedback
 from crm.services import feedback_create
 
@@ -102,8 +103,10 @@ def suppressed_emails(*, emails: list[str]) -> set[str]:
     """The lower-cased addresses among ``emails`` that are actively suppressed."""
     lowered = sorted({e.lower() for e in emails if e})
     found: set[str] = set()
-    for i in range(0, len(lowered), 900):
-        found.update(Suppression.objects.active().filter(email__in=lowered[i:i + 900]).values_list("email", flat=True))
+    step = 20_000 if connection.vendor == "postgresql" else 900  # one array parameter there
+    for i in range(0, len(lowered), step):
+        chunk = in_values("email", lowered[i:i + step], array_type="text")
+        found.update(Suppression.objects.active().filter(chunk).values_list("email", flat=True))
     return found
 
 

@@ -66,6 +66,7 @@ def test_killed_worker_then_rerun_sends_each_recipient_at_most_once(tmp_path):
             "CELERY_BROKER_URL": "",
             "LOG_LEVEL": "WARNING",
             "TAILORED_ENV": "development",
+            "CAMPAIGNS_SEND_CLAIM_SIZE": "1",  # one claim per message; batch claims: test_send_batches.py
         }
         _manage(env, "migrate", "-v", "0")
         campaign_id = _manage(env, "shell", "-c", SETUP).stdout.strip().splitlines()[-1]
