@@ -65,8 +65,8 @@ class SequentialConfig:
     max_targets: int = 8  # target items per position (a random subset of larger next baskets)
     new_items_only: bool = True  # targets = next basket's items new to the customer (discover)
     # Cold items (fewer than cold_threshold training events) are placed by the text-only profile:
-    # a cold item whose text similarity ranks r (0 = first) among the customer's unseen warm items
-    # is placed just below the warm item at model rank floor(r / w) + 1. The strength w is chosen on validation
+    # a cold item at place t of the customer's text-only list (unseen items) goes to about place
+    # t / w of the served list, warm items keeping the model's order. The strength w is chosen on validation
     # among cold_strengths (0 = off): the largest whose NDCG@10 is not below the best strength's
     # by more than cold_max_drop_se paired standard errors. Needs text embeddings.
     cold_blend: bool = True
@@ -483,12 +483,13 @@ class Sequential(Recommender):
         """Cold items placed by the customer's text profile among the warm items.
 
         Per customer: the profile is the mean text vector of their latest ``text_history`` items;
-        a cold item whose cosine ranks ``r`` among the warm items they have NOT bought (what the
-        served list ranks) is placed just below the warm item of model rank ``floor(r / w) + 1`` (``w``
-        = the chosen strength; never above the model's first item). Cold items placed in the same
-        gap are ordered by cosine, then by popularity, then by index, and spread strictly inside
-        the gap, so no two items tie (ties would count against a target, and ``top_k`` would pick
-        arbitrarily among them: the measured list must be the served one)."""
+        a cold item at place ``t`` (0 = first) of the text-only list of items they have NOT bought
+        (cosine, then popularity, then index) goes to about place ``t / w`` of the served list
+        (``w`` = the chosen strength; 1 = where the text-only list has it, never above the model's
+        first item), i.e. just below that many unseen warm items in the model's order. Cold
+        items in one gap are spread strictly inside it in text order, so no two items tie (ties
+        would count against a target, and ``top_k`` would pick arbitrarily among them: the
+        measured list must be the served one). Warm items keep the model's scores."""
         cold = getattr(self, "_cold", None)
         w = float(getattr(self, "_cold_strength", 1.0))
         if cold is None or w <= 0 or not cold.any() or cold.all():
@@ -515,33 +516,38 @@ class Sequential(Recommender):
         # the cold items in order of popularity (then index): the last tie-breaker, same for everyone
         pop_order = torch.from_numpy(np.argsort(-self._item_pop[cold], kind="stable"))
         cold_cos, cold_s = cos[:, cold_t][:, pop_order], s[:, cold_t][:, pop_order]
-        # r: unseen warm items the text prefers; gap a: just below the a-th best unseen warm model score
-        r = n_warm - torch.searchsorted(torch.sort(warm_cos, dim=1).values, cold_cos, right=True)
-        gap = (torch.floor(r.to(torch.float64) / w) + 1).clamp(1, n_warm).to(torch.int64)
+        # the cold items in the text-only list's order (cosine desc, then popularity, then index;
+        # bought ones last: never served); rho = a cold item's position among the cold items
+        cold_cos = cold_cos.masked_fill(seen[:, cold_t][:, pop_order], -np.inf)
+        order = torch.sort(-cold_cos, dim=1, stable=True).indices
+        c_sorted = torch.gather(cold_cos, 1, order).contiguous()
+        # t = r + rho: its place in the text-only list (r = unseen warm items with a higher cosine);
+        # it goes to place t / w of the served list: just below `gap` unseen warm items
+        r = n_warm - torch.searchsorted(torch.sort(warm_cos, dim=1).values, c_sorted, right=True)
+        rho = torch.arange(r.shape[1]).expand_as(r)
+        gap = torch.floor((r + rho).to(torch.float64) / w).to(torch.int64) - rho
+        gap = torch.cummax(gap, dim=1).values.clamp(min=1)
         s_desc = torch.sort(s[:, ~cold_t].masked_fill(warm_seen, -np.inf), dim=1, descending=True).values
         n_unseen = torch.isfinite(s_desc).sum(1, keepdim=True).clamp(min=1)
         gap = torch.minimum(gap, n_unseen)
         hi = torch.gather(s_desc, 1, gap - 1).to(torch.float64)
         lo = torch.gather(s_desc, 1, gap.clamp(max=n_warm - 1)).to(torch.float64)
         lo = torch.where((gap >= n_unseen) | ~torch.isfinite(lo), hi - 1.0, lo)
-        # order inside a gap: cosine desc, then popularity (one stable sort on a composite key)
-        key = gap.to(torch.float64) * 4.0 + (1.0 - cold_cos.to(torch.float64))
-        order = torch.sort(key, dim=1, stable=True).indices
-        g = torch.gather(gap, 1, order)
-        pos = torch.arange(g.shape[1]).expand_as(g)
-        new = torch.ones_like(g, dtype=torch.bool)
-        new[:, 1:] = g[:, 1:] != g[:, :-1]
+        # cold items of one gap: spread strictly inside it, in text order
+        pos = rho
+        new = torch.ones_like(gap, dtype=torch.bool)
+        new[:, 1:] = gap[:, 1:] != gap[:, :-1]
         start = torch.cummax(torch.where(new, pos, torch.zeros_like(pos)), dim=1).values
         last = torch.ones_like(new)
         last[:, :-1] = new[:, 1:]
-        end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, torch.full_like(pos, g.shape[1])), [1]),
+        end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, torch.full_like(pos, gap.shape[1])), [1]),
                                       dim=1).values, [1])
         frac = (pos - start + 1).to(torch.float64) / (end - start + 2).to(torch.float64)
-        placed = torch.empty_like(hi)
-        placed.scatter_(1, order, frac)
-        placed = hi - placed * (hi - lo)
+        placed_sorted = hi - frac * (hi - lo)
+        placed = torch.empty_like(placed_sorted)
+        placed.scatter_(1, order, placed_sorted)  # back to popularity order...
         placed_cold = torch.empty_like(placed)
-        placed_cold[:, pop_order] = placed  # back to catalogue order
+        placed_cold[:, pop_order] = placed  # ...and to catalogue order
         placed = placed_cold
         cold_s = s[:, cold_t]
         ok = (prof.abs().sum(1) > 0)[:, None] & torch.isfinite(placed)  # a profile and an unseen warm item
