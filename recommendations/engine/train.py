@@ -350,6 +350,8 @@ def fit_recommender(
         final_params = _with_device(algorithm, params, device)
         if algorithm == "sequential":
             final_params["fixed_epochs"] = max(1, int(model.fit_info.get("best_epoch") or 1))
+            if model.fit_info.get("cold_strength") is not None:  # chosen on validation: keep it
+                final_params.setdefault("cold_strength", model.fit_info["cold_strength"])
             metrics["refit_epochs"] = final_params["fixed_epochs"]
         final = make_recommender(algorithm, final_params)
         final.fit(dataset, item_embeddings=item_embeddings,

@@ -3,6 +3,14 @@
 Why: it is the yardstick for cold items (products with few or no purchases), which only the
 text path can reach; the flagship must hit cold targets at least as often as this does. The
 same profile is what the flagship blends in for cold items (see ``Sequential``).
+
+Ties: products that share their text (the flavours or variants of one product line: on
+completejourney 63% of the products share their text exactly with another one) get exactly the
+same cosine. The metrics count a tie against the target (a scorer that cannot tell items apart
+gets no credit for them), and ``top_k`` picks arbitrarily among ties, so unordered ties would
+make the measured list a different, worse one than the list served: a target among more than
+ten equal-text products could never be a hit. So the scores order every tie: by cosine, then
+by popularity (the variant more customers bought first), then by index (:func:`order_ties`).
 """
 
 from __future__ import annotations
@@ -24,6 +32,20 @@ class TextOnlyConfig:
 def normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+
+
+def order_ties(scores: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    """Row-wise ranks (float32, 0 = worst, higher = better) of ``scores`` [n, m] with ties broken
+    by ``popularity`` [m] (higher first) and then by item index (lower first): a strict order,
+    so the list measured is exactly the list served."""
+    scores = np.asarray(scores)
+    n, m = scores.shape
+    index = np.broadcast_to(-np.arange(m, dtype=np.float64), scores.shape)
+    pop = np.broadcast_to(np.asarray(popularity, np.float64), scores.shape)
+    order = np.lexsort((index, pop, scores), axis=-1)  # ascending: worst first
+    out = np.empty((n, m), np.float32)
+    np.put_along_axis(out, order, np.broadcast_to(np.arange(m, dtype=np.float32), (n, m)), axis=-1)
+    return out
 
 
 def text_profiles(histories: list[np.ndarray], text: np.ndarray, n_recent: int) -> np.ndarray:
@@ -58,4 +80,6 @@ class TextOnly(Recommender):
         return self.score_histories([self._hist[u] for u in np.atleast_1d(user_idx)])
 
     def score_histories(self, histories: list) -> np.ndarray:
-        return text_profiles(histories, self._text, self.config.n_recent) @ self._text.T
+        """Rank scores: cosine to the text profile, ties ordered (see :func:`order_ties`)."""
+        cos = text_profiles(histories, self._text, self.config.n_recent) @ self._text.T
+        return order_ties(cos, self._item_pop)
