@@ -47,6 +47,9 @@ def interaction_record(
             )
     except IntegrityError:  # a concurrent replay won the race
         return Interaction.objects.get(event_id=event_id), False
+    transaction.on_commit(
+        lambda: interactions_recorded.send(sender=Interaction, customer_ids_by_kind={kind: [customer.pk]})
+    )
     return interaction, True
 
 
