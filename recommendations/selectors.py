@@ -78,12 +78,10 @@ def model_version_active_id() -> int | None:
 
 def customer_with_active_version(*, external_id: str) -> tuple[Customer | None, int | None]:
     """The customer and the active version's id in one indexed query (the version as a scalar
-    subquery on the partial unique index of the active version)."""
+    subquery on the partial unique index of the active version); (None, None) for no such customer."""
     active = ModelVersion.objects.filter(is_active=True).order_by().values("pk")[:1]
     customer = Customer.objects.filter(external_id=external_id).annotate(active_version_id=Subquery(active)).first()
-    if customer is None:
-        return None, model_version_active_id()
-    return customer, customer.active_version_id
+    return customer, customer.active_version_id if customer is not None else None
 
 
 _ACTIVE = object()  # default of ``model_version_id``: look the active version up
