@@ -47,7 +47,7 @@ class ItemFilters:
     max_price: Decimal | None = None
 
     def q(self, prefix: str = "") -> Q:
-        """The same conditions as ``apply``, on a relation (``prefix="item__"``), for one joined query."""
+        """The filters as one condition; on a relation with ``prefix="item__"`` (one joined query)."""
         condition = Q()
         if self.category:
             condition &= Q(**{f"{prefix}category__iexact": self.category})
@@ -58,13 +58,7 @@ class ItemFilters:
         return condition
 
     def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
-        if self.category:
-            items = items.filter(category__iexact=self.category)
-        if self.min_price is not None:
-            items = items.filter(price__gte=self.min_price)
-        if self.max_price is not None:
-            items = items.filter(price__lte=self.max_price)
-        return items
+        return items.filter(self.q())
 
 
 def model_version_active() -> ModelVersion | None:
@@ -169,7 +163,7 @@ def recommendation_list_for_customer(
 
 def stored_recommendations(
     *, customer: Customer, model_version_id: int, list_name: str, filters: ItemFilters,
-    exclude_item_ids: set[int] = frozenset(),
+    exclude_item_ids: Iterable[int] = (),
 ) -> QuerySet[Recommendation]:
     """The version's stored list for the customer, by rank, with every rule in one query: the item
     active, in stock and within ``filters``; not rejected (negative feedback) and, in the discover
@@ -196,6 +190,7 @@ def stored_recommendations(
     if kinds and list_name == LIST_DISCOVER:
         bought = Interaction.objects.filter(customer_id=customer.pk, kind__in=kinds).order_by().values("item_id")
         rows = rows.exclude(item_id__in=bought)
+    exclude_item_ids = set(exclude_item_ids)
     if exclude_item_ids:
         rows = rows.exclude(item_id__in=exclude_item_ids)
     return rows
