@@ -127,6 +127,11 @@ def _single_client(key: str, n_customers: int, n_items: int, n: int = 300) -> di
     return out
 
 
+def _configure(db: str, port: int) -> None:
+    global DB, PORT
+    DB, PORT = db, port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=32)
@@ -135,11 +140,18 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--db", default=DB, help="database to create (and drop) for the run")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--cache-url", default="", help="CACHE_URL for the server (e.g. redis://127.0.0.1:6379/4); "
+                        "default: per-process locmem, so the list cache is off")
     args = parser.parse_args()
+    _configure(args.db, args.port)
     artifacts = Path(tempfile.mkdtemp(prefix="api-load-"))
     env = {**os.environ, "DATABASE_URL": f"{PG}/{DB}", "DEBUG": "false", "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "crm.settings", "ARTIFACTS_DIR": str(artifacts),
            "API_THROTTLE_RATE": "100000000/hour", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    if args.cache_url:
+        env["CACHE_URL"] = args.cache_url
     os.environ.update(env)
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
@@ -191,6 +203,7 @@ def main() -> None:
         "endpoints": stats,
         "single_client": single,
         "recommendations_get_p99_vs_trivial_p99": round(get / trivial, 2) if get and trivial else None,
+        "cache_url": args.cache_url or "locmem (list cache off)",
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
     }
     out = Path(args.out)

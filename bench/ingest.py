@@ -77,12 +77,20 @@ def _ingest(prefix: str, n_events: int, clients: int, key: str, n_customers: int
             "batch_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1])}
 
 
+def _configure(db: str, port: int) -> None:
+    global DB, PORT, BASE
+    DB, PORT, BASE = db, port, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000, help="events per scenario")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--db", default=DB, help="database to create (and drop) for the run")
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
+    _configure(args.db, args.port)
     env = {**os.environ, "DATABASE_URL": f"{args.pg}/{DB}", "DEBUG": "false", "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "crm.settings"}
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)

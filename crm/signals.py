@@ -4,6 +4,10 @@ from django.dispatch import Signal
 # Sent after explicit feedback is stored. kwargs: feedback (crm.Feedback).
 feedback_recorded = Signal()
 
+# Sent after new events are stored in bulk (``interaction_ingest_many``), after the commit. kwargs:
+# customer_ids_by_kind ({kind: sorted customer ids with a new event of that kind}).
+interactions_recorded = Signal()
+
 # Sent before a customer's personal data is erased. kwargs: customer (crm.Customer).
 customer_erasing = Signal()
 

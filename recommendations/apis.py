@@ -20,17 +20,18 @@ from rest_framework.response import Response
 from crm.api.exceptions import error_body
 from crm.api.lookups import found_or_404
 from crm.api.pagination import ApiCursorPagination
-from crm.apis import customer_or_404, item_or_404
+from crm.apis import CUSTOMER_NOT_FOUND, item_or_404
 
 from .models import ModelVersion, Recommendation, TrainingRun
 from .selectors import (
     LIST_DISCOVER,
     ItemFilters,
-    model_version_active,
+    customer_with_active_version,
     recommendation_list_for_customer,
     similar_items,
 )
 from .services import training
+from .services.list_cache import customer_list_cached
 from .services.registry import ActivationError, model_version_activate
 
 MODEL_VERSION_NOT_FOUND = "No model version with id {key}."
@@ -102,19 +103,25 @@ class CustomerRecommendationsApi(GenericAPIView):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = params.validated_data
-        customer = customer_or_404(external_id)
-        results = recommendation_list_for_customer(
-            customer=customer,
-            limit=query["limit"],
-            filters=ItemFilters(
-                category=query.get("category"), min_price=query.get("min_price"), max_price=query.get("max_price")
-            ),
-            list_name=query["list"],
-        )
-        version = model_version_active()
-        body = {"customer": customer.external_id, "model_version": version.pk if version else None,
-                "list": query["list"], "results": results}
-        return Response(self.OutputSerializer(body, context={"explain": query["explain"]}).data)
+        customer, version_id = customer_with_active_version(external_id=external_id)
+        customer = found_or_404(customer, CUSTOMER_NOT_FOUND.format(key=external_id))
+
+        def build() -> dict:
+            results = recommendation_list_for_customer(
+                customer=customer,
+                limit=query["limit"],
+                filters=ItemFilters(
+                    category=query.get("category"), min_price=query.get("min_price"), max_price=query.get("max_price")
+                ),
+                list_name=query["list"],
+                model_version_id=version_id,
+            )
+            body = {"customer": customer.external_id, "model_version": version_id, "list": query["list"],
+                    "results": results}
+            return self.OutputSerializer(body, context={"explain": query["explain"]}).data
+
+        return Response(customer_list_cached(model_version_id=version_id, customer_id=customer.pk,
+                                             query=dict(query), build=build))
 
 
 class ItemSimilarApi(GenericAPIView):

@@ -50,6 +50,16 @@ DEFAULTS = {
     "ANN": "auto",
     # Where artefacts go; default: settings.ARTIFACTS_DIR.
     "ARTIFACTS_DIR": "",
+    # torch intra-op threads of a web process that serves POST /recommendations/session (set once,
+    # at the first request); 0 leaves torch's default (one per core). One [1, n_items] product
+    # per request gains nothing from more, and web workers would fight over the cores.
+    "SESSION_TORCH_THREADS": 1,
+    # Seconds a customer's recommendations response is cached (GET customers/{id}/recommendations),
+    # keyed by the active version, so an activation switches lists at once; negative feedback,
+    # erasure, consent withdrawal and new purchases drop the customer's entries. None: 60 when the
+    # default cache is shared between processes (Redis, Memcached, database), else 0 (off: a
+    # per-process locmem cache cannot be invalidated from another worker). 0: off.
+    "LIST_CACHE_SECONDS": None,
 }
 
 
@@ -71,6 +81,8 @@ class RecommendationsSettings:
     SCORE_SHARD_SIZE: int
     ANN: str
     ARTIFACTS_DIR: str
+    SESSION_TORCH_THREADS: int
+    LIST_CACHE_SECONDS: int | None
 
     @property
     def artifacts_dir(self) -> Path:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import numpy as np
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from crm.models import Customer, Feedback, Interaction, Item
@@ -50,18 +50,39 @@ class ItemFilters:
     min_price: Decimal | None = None
     max_price: Decimal | None = None
 
-    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+    def q(self, prefix: str = "") -> Q:
+        """The filters as one condition; on a relation with ``prefix="item__"`` (one joined query)."""
+        condition = Q()
         if self.category:
-            items = items.filter(category__iexact=self.category)
+            condition &= Q(**{f"{prefix}category__iexact": self.category})
         if self.min_price is not None:
-            items = items.filter(price__gte=self.min_price)
+            condition &= Q(**{f"{prefix}price__gte": self.min_price})
         if self.max_price is not None:
-            items = items.filter(price__lte=self.max_price)
-        return items
+            condition &= Q(**{f"{prefix}price__lte": self.max_price})
+        return condition
+
+    def apply(self, items: QuerySet[Item]) -> QuerySet[Item]:
+        return items.filter(self.q())
 
 
 def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def model_version_active_id() -> int | None:
+    """The serving version's id alone (the version row holds large JSON columns a read never needs)."""
+    return ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True).first()
+
+
+def customer_with_active_version(*, external_id: str) -> tuple[Customer | None, int | None]:
+    """The customer and the active version's id in one indexed query (the version as a scalar
+    subquery on the partial unique index of the active version); (None, None) for no such customer."""
+    active = ModelVersion.objects.filter(is_active=True).order_by().values("pk")[:1]
+    customer = Customer.objects.filter(external_id=external_id).annotate(active_version_id=Subquery(active)).first()
+    return customer, customer.active_version_id if customer is not None else None
+
+
+_ACTIVE = object()  # default of ``model_version_id``: look the active version up
 
 
 def customers_excluded_item_ids(
@@ -144,30 +165,35 @@ def recommendation_list_for_customer(
     demote_item_ids: Iterable[int] = (),
     max_per_category: int | None = None,
     list_name: str = LIST_DISCOVER,
+    model_version_id: int | None | object = _ACTIVE,
 ) -> list[RecommendedItem]:
     """The customer's recommendations from list ``list_name``, best first, honouring every business rule.
 
     Only active, in-stock items; never an item the customer rejected or (discover, per settings)
     already bought; ``filters`` narrow category and price; ``demote_item_ids`` (e.g. sent in recent
     campaigns) go to the back rather than away; ``max_per_category`` caps repeats per category.
+    ``model_version_id``: the active version's id when the caller has it already (None: no active
+    version); looked up otherwise.
+
+    The stored list is one query (``stored_recommendations``); the exclusions are read as a set only
+    when the list has to be topped up.
     """
     if list_name not in LISTS:
         raise ValueError(f"Unknown recommendation list {list_name!r}; choose one of {', '.join(LISTS)}.")
     filters = filters or ItemFilters()
-    excluded = customer_excluded_item_ids(customer=customer, list_name=list_name) | set(exclude_item_ids)
+    extra_excluded = set(exclude_item_ids)
     demoted = set(demote_item_ids)
-    version = model_version_active()
+    version_id = model_version_active_id() if model_version_id is _ACTIVE else model_version_id
     candidates: list[RecommendedItem] = []
-    if version is not None:
-        allowed = _allowed_items(filters, excluded)
-        stored = (
-            Recommendation.objects.filter(model_version=version, list=list_name, customer=customer, item__in=allowed)
-            .select_related("item")
-            .order_by("rank")
+    if version_id is not None:
+        stored = stored_recommendations(
+            customer=customer, model_version_id=version_id, list_name=list_name, filters=filters,
+            exclude_item_ids=extra_excluded,
         )
         candidates = [RecommendedItem(r.item, r.rank, r.score, r.probability, r.reason, "model") for r in stored]
     wanted = limit * (3 if max_per_category else 1) + len(demoted)
     if len(candidates) < wanted:
+        excluded = customer_excluded_item_ids(customer=customer, list_name=list_name) | extra_excluded
         seen = excluded | {c.item.id for c in candidates}
         top_up = cold_start_for_customer if list_name == LIST_DISCOVER else buy_again_from_history
         candidates += top_up(customer=customer, limit=wanted - len(candidates), filters=filters, exclude_item_ids=seen)
@@ -176,6 +202,41 @@ def recommendation_list_for_customer(
         candidates, limit=limit, max_per_category=max_per_category, category_of=lambda c: c.item.category
     )
     return _rerank(chosen)
+
+
+def stored_recommendations(
+    *, customer: Customer, model_version_id: int, list_name: str, filters: ItemFilters,
+    exclude_item_ids: Iterable[int] = (),
+) -> QuerySet[Recommendation]:
+    """The version's stored list for the customer, by rank, with every rule in one query: the item
+    active, in stock and within ``filters``; not rejected (negative feedback) and, in the discover
+    list, not already bought (``EXCLUDE_SEEN_KINDS``).
+
+    On PostgreSQL the constant ``model_version_id`` prunes to the version's partition and the
+    unique index ``(customer_id, list, rank, model_version_id)`` serves the read in rank order; the
+    two exclusions are hashed subplans over the customer's own feedback and events (one index range
+    each), the item a primary-key probe per row.
+    """
+    rejected = Feedback.objects.filter(
+        customer_id=customer.pk, kind__in=Feedback.NEGATIVE_KINDS, item__isnull=False
+    ).order_by().values("item_id")
+    rows = (
+        Recommendation.objects.filter(
+            filters.q("item__"), model_version_id=model_version_id, list=list_name, customer_id=customer.pk,
+            item__active=True, item__in_stock=True,
+        )
+        .exclude(item_id__in=rejected)
+        .select_related("item")
+        .order_by("rank")
+    )
+    kinds = recommendations_settings().EXCLUDE_SEEN_KINDS
+    if kinds and list_name == LIST_DISCOVER:
+        bought = Interaction.objects.filter(customer_id=customer.pk, kind__in=kinds).order_by().values("item_id")
+        rows = rows.exclude(item_id__in=bought)
+    exclude_item_ids = set(exclude_item_ids)
+    if exclude_item_ids:
+        rows = rows.exclude(item_id__in=exclude_item_ids)
+    return rows
 
 
 def buy_again_from_history(

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from .ann import CANDIDATE_FACTOR, resolve_ann
 from .device import autocast_context, resolve_device
+from .models.sequential import padded_table
 
 # Elements of one dense score block: 2**25 float32 = 128 MiB (a few hundred MB with top-k scratch).
 BLOCK_ELEMENTS = 1 << 25
@@ -181,6 +182,7 @@ class SequentialScorer:
         self.n_items = model.n_items
         p, b = model._item_table()
         self.p, self.b = p.float().contiguous(), b.float().contiguous()
+        self.table = padded_table(self.p)  # built once: encode() would copy the item table per block
         self.max_len = int(getattr(model, "_max_len", model.config.max_len))
         self.width = getattr(model, "_width", None)  # basket-token models: [B, L, width]
         cold = getattr(model, "_cold", None)
@@ -208,7 +210,7 @@ class SequentialScorer:
         net.eval()
         tokens = self.tokens(histories)
         with autocast_context(self.device):
-            q, b_u = net.user_vectors(torch.as_tensor(tokens, device=self.device), self.p)
+            q, b_u = net.user_vectors(torch.as_tensor(tokens, device=self.device), self.p, self.table)
             s = q @ self.p.T
         s = s.float() + self.b[None] + b_u.float()[:, None]
         if self.blend_cold:  # the model's own (CPU, per row) cold-item blend, for identical results

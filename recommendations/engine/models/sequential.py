@@ -140,11 +140,14 @@ class SequentialNet(nn.Module):
             b = b + self.text_bias(self.text).squeeze(-1)
         return p, b
 
-    def encode(self, seq: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    def encode(self, seq: torch.Tensor, p: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states [B, L, d] for left-padded basket token tensors [B, L, M]
-        (token 0 = padding; a position whose tokens are all 0 is a padded position)."""
+        (token 0 = padding; a position whose tokens are all 0 is a padded position).
+        ``table``: ``p`` with a zero row 0 prepended (``padded_table``), when the caller keeps one;
+        building it copies the whole item table, the main cost of scoring one short history."""
         bsz, length, _ = seq.shape
-        table = torch.cat([p.new_zeros(1, p.shape[1]), p], dim=0)
+        if table is None:
+            table = padded_table(p)
         present = (seq > 0).to(p.dtype)
         n_in = present.sum(-1, keepdim=True).clamp(min=1.0)
         pooled = table[seq].sum(2) / n_in  # mean of the basket's item vectors
@@ -158,10 +161,17 @@ class SequentialNet(nn.Module):
         h = self.encoder(x, mask=mask)
         return self.norm(h)
 
-    def user_vectors(self, seq: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def user_vectors(
+        self, seq: torch.Tensor, p: torch.Tensor, table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(q_u [B, d], b_u [B]) from the last position."""
-        q = self.encode(seq, p)[:, -1]
+        q = self.encode(seq, p, table)[:, -1]
         return q, self.user_bias(q).squeeze(-1)
+
+
+def padded_table(p: torch.Tensor) -> torch.Tensor:
+    """The item table with a zero row for the padding token 0: [n_items + 1, d]."""
+    return torch.cat([p.new_zeros(1, p.shape[1]), p], dim=0)
 
 
 def _units(baskets: list[np.ndarray], as_lines: bool) -> list[np.ndarray]:
