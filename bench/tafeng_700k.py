@@ -1,13 +1,14 @@
 """Issue 9's acceptance run on Ta Feng through the command-line contract, measured.
 
-Steps (each timed with ``/usr/bin/time -v``, ``uptime`` next to it; see docs/recommendations.md):
+Steps (bench/tafeng_700k.sh runs the first four, each under ``/usr/bin/time -v`` with ``uptime``
+before and after; see docs/recommendations.md):
 
     python bench/tafeng_canonical.py --share 1.0 --hold-out-last --out var/tafeng-700k
     python manage.py import_dataset --format canonical var/tafeng-700k
     python manage.py train --algorithm auto --activate
-    python manage.py export_recommendations var/tafeng-700k/export.csv --k 10 --exclude-seen
-    python bench/tafeng_700k.py --data var/tafeng-700k --export var/tafeng-700k/export.csv \\
-        --timings timings.json [--out bench/results/tafeng_700k.json]
+    python manage.py export_recommendations var/tafeng-700k/run/export.csv --k 10 --exclude-seen
+    python bench/tafeng_700k.py --data var/tafeng-700k --export var/tafeng-700k/run/export.csv \\
+        --time-dir var/tafeng-700k/run [--out bench/results/tafeng_700k.json]
 
 This script does the last step: the exported discover list's NDCG@10 on the held-out last orders
 (targets = each customer's last-order products new to them; training = everything before, which
@@ -79,6 +80,32 @@ def summary(gains: np.ndarray, users: np.ndarray) -> dict:
             "hr@10": float((gains > 0).mean()) if len(gains) else 0.0}
 
 
+def timed_steps(folder: Path) -> dict:
+    """The steps bench/tafeng_700k.sh timed: wall, CPU and peak RSS from ``/usr/bin/time -v``, the
+    load average before and after (``uptime``), the exit status."""
+    fields = {"Elapsed (wall clock) time (h:mm:ss or m:ss)": "wall", "User time (seconds)": "user_s",
+              "System time (seconds)": "sys_s", "Maximum resident set size (kbytes)": "max_rss_kb"}
+    out: dict = {}
+    for err in sorted(folder.glob("*.err")):
+        rc = folder / f"{err.stem}.rc"
+        step: dict = {"rc": int(rc.read_text()) if rc.exists() else None}
+        for line in err.read_text(errors="replace").splitlines():
+            key, _, value = line.strip().rpartition(": ")
+            if key in fields:
+                step[fields[key]] = value
+        if "wall" in step:
+            parts = [float(x) for x in step["wall"].split(":")]
+            step["wall_s"] = round(sum(x * 60 ** n for n, x in enumerate(reversed(parts))), 1)
+            step["cpu_s"] = round(float(step["user_s"]) + float(step["sys_s"]), 1)
+            step["max_rss_mb"] = round(int(step["max_rss_kb"]) / 1024)
+        for edge in ("before", "after"):
+            path = folder / f"{err.stem}.{edge}"
+            if path.exists():
+                step[f"uptime_{edge}"] = " ".join(path.read_text().split())
+        out[err.stem] = step
+    return out
+
+
 def version_metrics() -> dict | None:
     if not os.environ.get("DATABASE_URL"):
         return None
@@ -101,8 +128,10 @@ def version_metrics() -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT / "var" / "tafeng-700k"))
-    parser.add_argument("--export", required=True, help="export_recommendations --k 10 --exclude-seen output")
-    parser.add_argument("--timings", help="JSON object of measured stages")
+    parser.add_argument("--export", help="export_recommendations --k 10 --exclude-seen output; without it, "
+                        "only the peers are fit and cached (peers.npz in --data) for a later run")
+    parser.add_argument("--time-dir", help="the folder bench/tafeng_700k.sh wrote (step timings)")
+    parser.add_argument("--timings", help="JSON object of further measured stages")
     parser.add_argument("--version-metrics", help="JSON file with the active version's metrics")
     parser.add_argument("--ease-max-items", type=int, nargs="*", default=[10000],
                         help="EASE caps to measure next to the export (the product default first)")
@@ -125,6 +154,24 @@ def main() -> None:
         "n_targets": int(len(targets)), "n_target_customers": int(len(users)),
     }
 
+    cache = data / "peers.npz"
+    cached = dict(np.load(cache, allow_pickle=False)) if cache.exists() else {}
+    peer_rows: dict[str, dict] = json.loads(str(cached.pop("rows"))) if "rows" in cached else {}
+    peers = [("popularity", "popularity", {})]
+    peers += [(f"ease (max_items={c})", "ease", {"max_items": c}) for c in args.ease_max_items]
+    for name, algorithm, params in peers:
+        if name in cached and name in peer_rows:
+            continue
+        started = time.perf_counter()
+        model = make_recommender(algorithm, params).fit(ds)
+        fit_seconds = time.perf_counter() - started
+        cached[name] = gains_from_lists(model_lists(model, users), targets)
+        peer_rows[name] = {**summary(cached[name], targets[:, 0]), "fit_seconds": round(fit_seconds, 1)}
+        np.savez(cache, rows=np.array(json.dumps(peer_rows)), **cached)
+        print(name, peer_rows[name], flush=True)
+    if not args.export:
+        return
+
     exported: dict[int, list[int]] = {}
     with open(args.export, newline="") as f:
         for row in csv.DictReader(f):
@@ -135,15 +182,8 @@ def main() -> None:
     rows = {"exported list": summary(gains_from_lists(exported_lists, targets), targets[:, 0])}
     paired = {"exported list": gains_from_lists(exported_lists, targets)}
 
-    peers = [("popularity", "popularity", {})]
-    peers += [(f"ease (max_items={c})", "ease", {"max_items": c}) for c in args.ease_max_items]
-    for name, algorithm, params in peers:
-        started = time.perf_counter()
-        model = make_recommender(algorithm, params).fit(ds)
-        fit_seconds = time.perf_counter() - started
-        gains = gains_from_lists(model_lists(model, users), targets)
-        rows[name] = {**summary(gains, targets[:, 0]), "fit_seconds": round(fit_seconds, 1)}
-        paired[name] = gains
+    for name, *_ in peers:
+        rows[name], paired[name] = peer_rows[name], cached[name]
     for name, gains in paired.items():
         if name == "exported list":
             continue
@@ -151,6 +191,8 @@ def main() -> None:
         rows["exported list"][f"diff_vs_{name}"] = float(diff.mean())
         rows["exported list"][f"diff_vs_{name}_se"] = standard_error(diff, targets[:, 0])
     result["discover"] = rows
+    if args.time_dir:
+        result["steps"] = timed_steps(Path(args.time_dir))
     if args.timings:
         result["timings"] = json.loads(Path(args.timings).read_text())
     if args.version_metrics:
