@@ -70,3 +70,25 @@ def test_the_ease_item_cap_comes_from_the_settings(shop, settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "EASE_MAX_ITEMS": 7}
     run = _run("ease")
     assert run.model_version.params["max_items"] == 7
+
+
+def test_items_with_the_same_text_are_encoded_once(db):
+    from crm.models import Item
+    from recommendations.models import ItemEmbedding
+    from recommendations.services.embedding import item_embeddings_refresh, text_encoder
+
+    for n in range(3):
+        Item.objects.create(sku=f"tee-{n}", title="Cotton T-shirt", category="shirts")
+    Item.objects.create(sku="mug", title="Coffee mug", category="kitchen")
+    encoder = text_encoder()
+    seen: list[str] = []
+    encode = encoder.encode
+    try:
+        encoder.encode = lambda texts, **kw: seen.extend(texts) or encode(texts, **kw)
+        counts = item_embeddings_refresh(encoder=encoder)
+    finally:
+        encoder.encode = encode
+    assert counts["embedded"] == 4
+    assert sorted(seen) == ["Coffee mug. kitchen", "Cotton T-shirt. shirts"]
+    vectors = {e.item.sku: ItemEmbedding.decode_vector(e.vector) for e in ItemEmbedding.objects.select_related("item")}
+    assert (vectors["tee-0"] == vectors["tee-2"]).all() and not (vectors["tee-0"] == vectors["mug"]).all()
