@@ -61,7 +61,9 @@ class EASE(Recommender):
         dtype = np.float64 if len(active) <= 4000 else np.float32
         g = (x.T @ x).toarray().astype(dtype)
         g[np.diag_indices_from(g)] += cfg.l2
-        p = torch.linalg.inv(torch.from_numpy(g)).numpy()
+        # torch returns LAPACK's column-major layout: C order for scipy's sparse @ dense (which
+        # otherwise copies the whole matrix on every scoring batch)
+        p = np.ascontiguousarray(torch.linalg.inv(torch.from_numpy(g)).numpy())
         del g
         p /= -np.diag(p).copy()[None, :]  # B = -P / diag(P), in place (one n x n array at a time)
         p[np.diag_indices_from(p)] = 0.0
@@ -104,6 +106,6 @@ class EASE(Recommender):
         }
 
     def _set_arrays(self, a: dict[str, np.ndarray]) -> None:
-        self._b, self._active = a["b"], a["active"]
+        self._b, self._active = np.ascontiguousarray(a["b"]), a["active"]
         self._outside = a.get("outside")
         self._x = sp.csr_matrix((a["x_data"], a["x_indices"], a["x_indptr"]), shape=(self.n_users, self.n_items))

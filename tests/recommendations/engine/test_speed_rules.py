@@ -140,3 +140,13 @@ def test_calibration_scores_each_customer_once_with_the_same_result():
     ref = fit_platt(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))],
                     np.r_[np.ones(len(pos)), np.full(len(neg), (ds.n_items - 1) / 20)])
     np.testing.assert_allclose((a, b), ref, rtol=1e-9)
+
+
+def test_ease_weights_are_c_contiguous_after_fit_and_load(tmp_path):
+    """scipy's sparse @ dense copies a Fortran-ordered matrix on every call: scoring a batch of
+    customers would copy the whole n x n weight matrix (torch's inverse comes back column-major)."""
+    ds = _shop(seed=4, n_items=50)
+    model = EASE(max_items=1000).fit(ds)
+    assert model._b.flags.c_contiguous
+    loaded = load_recommender(model.save(tmp_path / "ease"))
+    assert loaded._b.flags.c_contiguous
