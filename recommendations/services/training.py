@@ -46,6 +46,7 @@ from .locks import TrainingBusy, training_lock
 logger = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "ndcg@10"
+REFIT_ON_ALL = frozenset({"popularity", "itemknn", "ease"})  # cheap to refit; the sequential model is not
 SEQUENTIAL_MAX_EPOCHS = 40  # progress is drawn against this when params do not say
 NO_DATA = "There are no interactions to train on yet: import or record some events first."
 UNKNOWN_ALGORITHM = "Unknown algorithm {name!r}; choose auto or one of: {choices}."
@@ -428,6 +429,18 @@ def _train(run: TrainingRun) -> ModelVersion:
                                      selection.get("results", []), data.split)
     discover["algorithm"] = name
 
+    if name in REFIT_ON_ALL:
+        # Closed-form models are refit on every event (as engine.fit_recommender does): the served
+        # weights then know the last orders too. Measured on Ta Feng (673k lines, last orders held
+        # out): EASE's exported list 0.0186 NDCG@10 from split.train weights vs 0.0194 refit on all.
+        clock = time.perf_counter()
+        refit = make_recommender(name, dict(params))
+        embeddings = data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+        refit.fit(data.dataset, item_embeddings=embeddings)
+        refit.calibration = model.calibration
+        model = refit
+        timings["refit_seconds"] = round(time.perf_counter() - clock, 2)
+        _log(run, f"refit {name} on every event ({timings['refit_seconds']}s)")
     model.set_histories(data.dataset)  # serve from every customer's full history
     artifact_forget_erased(model)  # customers erased while this run trained
     version = ModelVersion.objects.create(

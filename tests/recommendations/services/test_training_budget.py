@@ -92,3 +92,14 @@ def test_items_with_the_same_text_are_encoded_once(db):
     assert sorted(seen) == ["Coffee mug. kitchen", "Cotton T-shirt. shirts"]
     vectors = {e.item.sku: ItemEmbedding.decode_vector(e.vector) for e in ItemEmbedding.objects.select_related("item")}
     assert (vectors["tee-0"] == vectors["tee-2"]).all() and not (vectors["tee-0"] == vectors["mug"]).all()
+
+
+def test_a_closed_form_winner_is_served_with_weights_learnt_from_every_event(shop):
+    from recommendations.engine.models import load_recommender
+
+    run = _run("popularity")
+    version = run.model_version
+    served = load_recommender(version.artifact_path)
+    assert "refit popularity on every event" in run.log
+    assert int(served._item_pop.sum()) == version.data_stats["events"]  # not just split.train's
+    assert version.timings["refit_seconds"] >= 0
