@@ -150,3 +150,22 @@ def test_ease_weights_are_c_contiguous_after_fit_and_load(tmp_path):
     assert model._b.flags.c_contiguous
     loaded = load_recommender(model.save(tmp_path / "ease"))
     assert loaded._b.flags.c_contiguous
+
+
+def test_a_time_capped_sequential_fit_stops_inside_its_first_epoch(clusters_split, monkeypatch):
+    """The budget is checked after every step, not only between epochs, so one long epoch cannot
+    overshoot it (a fake clock: each perf_counter call is one second later)."""
+    from recommendations.engine.models import Sequential
+    from recommendations.engine.models import sequential as seq_module
+
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(seq_module.time, "perf_counter", lambda: float(next(ticks)))
+    steps = []
+    real_loss = Sequential._loss
+    monkeypatch.setattr(Sequential, "_loss", lambda self, *a, **k: steps.append(1) or real_loss(self, *a, **k))
+    model = Sequential(max_len=20, dim=16, max_epochs=5, batch_size=16, min_steps_per_epoch=1,
+                       max_train_seconds=8, use_text=False, seed=0)
+    model.fit(clusters_split.train, valid=clusters_split.valid)
+    batches_per_epoch = model.fit_info["n_chunks"] / 16
+    assert model.fit_info["epochs_run"] == 1
+    assert 1 <= len(steps) < batches_per_epoch
