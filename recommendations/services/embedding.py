@@ -50,9 +50,13 @@ def item_embeddings_refresh(
         digest = text_key(name, text)
         if stored.get(item.id) != digest:
             stale.append((item.id, text, digest))
-    for start in range(0, len(stale), 1024):
-        chunk = stale[start : start + 1024]
-        vectors = encoder.encode([t for _, t, _ in chunk])
+    for start in range(0, len(stale), 4096):
+        chunk = stale[start : start + 4096]
+        # identical texts (variants of one product) are encoded once
+        texts = list(dict.fromkeys(t for _, t, _ in chunk))
+        position = {t: n for n, t in enumerate(texts)}
+        unique = encoder.encode(texts)
+        vectors = unique[[position[t] for _, t, _ in chunk]]
         rows = [
             ItemEmbedding(
                 item_id=i, model_name=name, text_hash=h, dim=vectors.shape[1], vector=ItemEmbedding.encode_vector(v)

@@ -80,8 +80,10 @@ def calibrate(
     pos, neg = [], []
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
-        sc = model.score(chunk[:, 0])
-        rows = np.arange(len(chunk))
+        # each customer scored once (a basket holds several targets of the same customer)
+        users, rows = np.unique(chunk[:, 0], return_inverse=True)
+        sc = model.score(users)
+        rows = rows.reshape(-1)
         pos.append(sc[rows, chunk[:, 1]])
         cols = rng.integers(0, n_items, size=(len(chunk), n_negatives))
         neg.append(sc[rows[:, None], cols].ravel())

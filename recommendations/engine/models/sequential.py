@@ -385,6 +385,8 @@ class Sequential(Recommender):
                 scaler.update()
                 total += float(loss.detach())
                 n_batches += 1
+                if cfg.max_train_seconds and time.perf_counter() - started > cfg.max_train_seconds:
+                    break  # out of time inside an epoch (large data, slow device): validate what was learnt
             step_seconds += time.perf_counter() - t_epoch
             info = {"epoch": epoch, "loss": hooks.mean(total / max(n_batches, 1)),
                     "seconds": round(time.perf_counter() - started, 2)}
