@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from drill_common import ensure_database, free_port  # noqa: E402  (bench/ helpers)
+from drill_common import ensure_database, free_port, insert_bench_catalogue  # noqa: E402  (bench/ helpers)
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tailored_campaign_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
@@ -46,33 +46,8 @@ def generate(n_customers: int, n_items: int, recs_per_customer: int, n_send: int
                FROM generate_series(1, %s) g""",
             [n_send, n_customers],
         )
-        cur.execute(
-            """INSERT INTO crm_item (sku, title, description, category, tags, price, currency, url, image_url,
-                   active, in_stock, attributes, created_at, updated_at)
-               SELECT 'SKU' || g, 'Product ' || g, '', 'cat' || (g %% 20), '[]'::jsonb, 5 + (g %% 100), 'EUR',
-                      'https://shop.example.com/p/' || g, 'https://cdn.example.com/' || g || '.jpg',
-                      true, g %% 50 <> 0, '{}'::jsonb, now(), now()
-               FROM generate_series(1, %s) g""",
-            [n_items],
-        )
-        cur.execute(
-            """INSERT INTO recommendations_modelversion (algorithm, params, data_stats, metrics, artifact_path, device,
-                   timings, status, is_active, notes, created_at)
-               VALUES ('bench', '{}', '{}', '{}', '', 'cpu', '{}', 'ready', true, '', now()) RETURNING id"""
-        )
-        version_id = cur.fetchone()[0]
-        cur.execute(
-            """INSERT INTO recommendations_recommendation (model_version_id, customer_id, list, rank, item_id,
-                   score, probability, reason)
-               SELECT %s, c.id, 'discover', r, 1 + ((c.id * 7919 + r * 104729) %% %s), 1.0 / r, 0.5 / r,
-                      'because you viewed'
-               FROM crm_customer c CROSS JOIN generate_series(1, %s) r""",
-            [version_id, n_items, recs_per_customer],
-        )
-        # Hash-chosen items may repeat within a customer's list: keep the first occurrence only.
-        cur.execute(
-            """DELETE FROM recommendations_recommendation a USING recommendations_recommendation b
-               WHERE a.customer_id = b.customer_id AND a.item_id = b.item_id AND a.rank > b.rank"""
+        version_id = insert_bench_catalogue(
+            cur, n_items=n_items, recs_per_customer=recs_per_customer, out_of_stock_every=50
         )
         cur.execute("ANALYZE")
     return {"generate_seconds": round(time.monotonic() - started, 2), "model_version_id": version_id}

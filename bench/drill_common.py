@@ -74,6 +74,42 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
+def insert_bench_catalogue(cur, *, n_items: int, recs_per_customer: int, out_of_stock_every: int = 0) -> int:
+    """Items ``SKU1..n``, an active 'bench' model version and every existing customer's discover list
+    of ``recs_per_customer`` hash-chosen items (first occurrence kept), with set-based SQL; the
+    version's id. ``out_of_stock_every``: every n-th item is out of stock (0: none)."""
+    in_stock = f"g %% {int(out_of_stock_every)} <> 0" if out_of_stock_every else "true"
+    cur.execute(
+        f"""INSERT INTO crm_item (sku, title, description, category, tags, price, currency, url, image_url,
+               active, in_stock, attributes, created_at, updated_at)
+           SELECT 'SKU' || g, 'Product ' || g, '', 'cat' || (g %% 20), '[]'::jsonb, 5 + (g %% 100), 'EUR',
+                  'https://shop.example.com/p/' || g, 'https://cdn.example.com/' || g || '.jpg',
+                  true, {in_stock}, '{{}}'::jsonb, now(), now()
+           FROM generate_series(1, %s) g""",
+        [n_items],
+    )
+    cur.execute(
+        """INSERT INTO recommendations_modelversion (algorithm, params, data_stats, metrics, artifact_path, device,
+               timings, status, is_active, notes, created_at)
+           VALUES ('bench', '{}', '{}', '{}', '', 'cpu', '{}', 'ready', true, '', now()) RETURNING id"""
+    )
+    version_id = cur.fetchone()[0]
+    cur.execute(
+        """INSERT INTO recommendations_recommendation (model_version_id, customer_id, list, rank, item_id,
+               score, probability, reason)
+           SELECT %s, c.id, 'discover', r, 1 + ((c.id * 7919 + r * 104729) %% %s), 1.0 / r, 0.5 / r,
+                  'because you viewed'
+           FROM crm_customer c CROSS JOIN generate_series(1, %s) r""",
+        [version_id, n_items, recs_per_customer],
+    )
+    # Hash-chosen items may repeat within a customer's list: keep the first occurrence only.
+    cur.execute(
+        """DELETE FROM recommendations_recommendation a USING recommendations_recommendation b
+           WHERE a.customer_id = b.customer_id AND a.item_id = b.item_id AND a.rank > b.rank"""
+    )
+    return version_id
+
+
 def django_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of every product process a drill starts (no broker unless ``extra`` sets one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PYTEST_"))}

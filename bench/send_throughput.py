@@ -37,6 +37,7 @@ from drill_common import (  # noqa: E402
     ROOT,
     SmtpSinkProcess,
     ensure_database,
+    insert_bench_catalogue,
     stop_process,
     write_result,
 )
@@ -60,28 +61,7 @@ def generate(n_customers: int, n_items: int = 500) -> None:
                FROM generate_series(1, %s) g""",
             [list(DOMAINS), len(DOMAINS), n_customers],
         )
-        cur.execute(
-            """INSERT INTO crm_item (sku, title, description, category, tags, price, currency, url, image_url,
-                   active, in_stock, attributes, created_at, updated_at)
-               SELECT 'SKU' || g, 'Product ' || g, '', 'cat' || (g %% 20), '[]'::jsonb, 5 + (g %% 100), 'EUR',
-                      'https://shop.example.com/p/' || g, 'https://cdn.example.com/' || g || '.jpg',
-                      true, true, '{}'::jsonb, now(), now()
-               FROM generate_series(1, %s) g""",
-            [n_items],
-        )
-        cur.execute(
-            """INSERT INTO recommendations_modelversion (algorithm, params, data_stats, metrics, artifact_path, device,
-                   timings, status, is_active, notes, created_at)
-               VALUES ('bench', '{}', '{}', '{}', '', 'cpu', '{}', 'ready', true, '', now()) RETURNING id"""
-        )
-        version_id = cur.fetchone()[0]
-        cur.execute(
-            """INSERT INTO recommendations_recommendation (model_version_id, customer_id, list, rank, item_id,
-                   score, probability, reason)
-               SELECT %s, c.id, 'discover', r, 1 + ((c.id * 7 + r * 13) %% %s), 1.0 / r, 0.5 / r, 'because you viewed'
-               FROM crm_customer c CROSS JOIN generate_series(1, 10) r""",
-            [version_id, n_items],
-        )
+        insert_bench_catalogue(cur, n_items=n_items, recs_per_customer=10)
         cur.execute("ANALYZE")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from crm.models import Customer
+from crm.selectors import customer_get
 
 NOT_FOUND = "No customer with external id {external_id!r}."
 
@@ -16,7 +17,7 @@ class CustomerCommand(BaseCommand):
         parser.add_argument("external_id", help="The customer's id in the shop or source system.")
 
     def handle(self, *args, external_id: str, **options):
-        customer = Customer.objects.filter(external_id=external_id).first()
+        customer = customer_get(external_id=external_id)
         if customer is None:
             raise CommandError(NOT_FOUND.format(external_id=external_id))
         self.handle_customer(customer, **options)
