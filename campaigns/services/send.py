@@ -33,6 +33,7 @@ from datetime import datetime
 
 from celery import current_app
 from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.db import connection as db
 from django.db.models import F
 from django.utils import timezone
@@ -49,7 +50,9 @@ from campaigns.services.deliverability import (
     send_error_text,
 )
 from campaigns.services.local_time import recipients_outside_quiet_hours
+from campaigns.services.mime import WireMessage, wire_message
 from campaigns.services.render import campaign_templates_validate, message_id_for, recipient_message
+from campaigns.services.smtp import smtp_send
 from campaigns.services.throttle import ProcessPacer, SendThrottle
 from campaigns.templating import CampaignTemplateError
 
@@ -228,17 +231,32 @@ def _skip_at_send_time(campaign: Campaign, recipients: list[Recipient], result: 
 
 def _render(recipients: list[Recipient], connection, result: BatchResult) -> list[tuple[Recipient, object]]:
     """Every message of the batch, before any claim; a template failing for a recipient fails that
-    recipient, visibly, and the send goes on (letting it escape would leave the campaign sending)."""
+    recipient, visibly, and the send goes on (letting it escape would leave the campaign sending).
+
+    Over Django's own SMTP backend each message is also turned into its envelope and bytes here
+    (``campaigns.services.mime``): a message that cannot be encoded (an address Django cannot parse,
+    a header with a newline) fails its recipient now instead of stopping the batch mid-send."""
+    wire = _sends_wire(connection)
     messages, failures = [], []
     for recipient in recipients:
         recipient.message_id = recipient.message_id or message_id_for(recipient=recipient)
         try:
-            messages.append((recipient, recipient_message(recipient=recipient, connection=connection)))
+            message = recipient_message(recipient=recipient, connection=connection)
+            messages.append((recipient, wire_message(message) if wire else message))
         except CampaignTemplateError as exc:
             logger.warning("campaign %s recipient %s not rendered: %s", recipient.campaign_id, recipient.pk, exc)
             failures.append(_Outcome(recipient.pk, Recipient.State.FAILED, f"template: {exc}"[:2000], timezone.now()))
+        except ValueError as exc:  # BadHeaderError, UnicodeEncodeError, an unparsable address
+            logger.warning("campaign %s recipient %s not encoded: %r", recipient.campaign_id, recipient.pk, exc)
+            failures.append(_Outcome(recipient.pk, Recipient.State.FAILED, f"message: {exc}"[:2000], timezone.now()))
     result.failed += recipient_outcomes_record(outcomes=failures, from_state=Recipient.State.PENDING)
     return messages
+
+
+def _sends_wire(connection) -> bool:
+    """Django's SMTP backend itself (not a subclass that may sign or rewrite messages): its messages
+    go out as prebuilt bytes on its open ``smtplib`` connection."""
+    return type(connection) is SmtpEmailBackend
 
 
 def _send_claimed(campaign: Campaign, schedule: list[tuple], connection, pacer: ProcessPacer,
@@ -281,7 +299,7 @@ def _send_message(recipient: Recipient, message, connection) -> tuple[_Outcome, 
     """One message over the open connection: its outcome, and the error that must stop the batch."""
     pk = recipient.pk
     try:
-        delivered = connection.send_messages([message])
+        delivered = _deliver(message, connection)
     except smtplib.SMTPException as exc:
         code = _reply_code(exc)
         if code is not None and 500 <= code < 600:
@@ -304,6 +322,18 @@ def _send_message(recipient: Recipient, message, connection) -> tuple[_Outcome, 
         return _Outcome(pk, Recipient.State.FAILED, "no valid address", timezone.now()), None
     recipient_delivery_accepted(recipient=recipient, message=message, esp=getattr(connection, "esp_name", ""))
     return _Outcome(pk, Recipient.State.SENT, "", timezone.now()), None
+
+
+def _deliver(message, connection) -> int:
+    """Messages the server accepted (0 or 1); raises what ``send_messages`` raises (fail_silently is off)."""
+    if not isinstance(message, WireMessage):
+        return connection.send_messages([message])
+    if not message.recipients:
+        return 0
+    if connection.connection is None:
+        connection.open()
+    smtp_send(connection.connection, message.sender, message.recipients, message.data)
+    return 1
 
 
 def _campaign_halted(campaign_id: int) -> bool:
