@@ -5,6 +5,8 @@ unsubscribe. Tokens do not expire: an unsubscribe link must keep working for yea
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
@@ -41,7 +43,10 @@ def _signer(salt: str, secret: str) -> _TokenSigner:
 
 def token_make(*, salt: str, payload: list[int]) -> str:
     """A signed, timestamped token of ``payload`` (what ``signing.dumps(payload, salt=salt)`` returns)."""
-    return _signer(salt, settings.SECRET_KEY).sign_object(payload)
+    signer = _signer(salt, settings.SECRET_KEY)
+    if all(type(value) is int for value in payload):  # JSONSerializer's bytes, without the encoder
+        return signer.sign(signing.b64_encode(f"[{','.join(map(str, payload))}]".encode()).decode())
+    return signer.sign_object(payload)
 
 
 def token_load(*, salt: str, token: str) -> list[int] | None:
@@ -55,32 +60,55 @@ def token_load(*, salt: str, token: str) -> list[int] | None:
     return payload
 
 
-def _absolute(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
 _MARKER = "0tailoredtoken0"  # URL-safe like every token, so reverse() leaves both untouched
+OPEN, CLICK, UNSUBSCRIBE = "campaigns-tracking:open", "campaigns-tracking:click", "campaigns-tracking:unsubscribe"
 
 
 @lru_cache(maxsize=32)
-def _path_around_token(name: str, script_prefix: str, urlconf: str | None) -> tuple[str, str]:
-    """The link's path before and after its token: ``reverse()`` once per process, not 7 times a message."""
-    before, _, after = reverse(name, kwargs={"token": _MARKER}).partition(_MARKER)
-    return before, after
+def _frames(site_url: str, script_prefix: str, urlconf: str | None) -> dict[str, tuple[str, str]]:
+    """Each link's absolute URL before and after its token: ``reverse()`` once per process, not
+    seven times a message."""
+    frames = {}
+    for name in (OPEN, CLICK, UNSUBSCRIBE):
+        before, _, after = reverse(name, kwargs={"token": _MARKER}).partition(_MARKER)
+        frames[name] = (site_url.rstrip("/") + before, after)
+    return frames
 
 
-def _link(name: str, token: str) -> str:
-    before, after = _path_around_token(name, get_script_prefix(), get_urlconf())
-    return _absolute(before + token + after)
+def _current_frames() -> dict[str, tuple[str, str]]:
+    return _frames(settings.SITE_URL, get_script_prefix(), get_urlconf())
+
+
+def _link(frames: dict[str, tuple[str, str]], name: str, salt: str, payload: list[int]) -> str:
+    before, after = frames[name]
+    return before + token_make(salt=salt, payload=payload) + after
 
 
 def open_url(*, recipient_id: int) -> str:
-    return _link("campaigns-tracking:open", token_make(salt=OPEN_SALT, payload=[recipient_id]))
+    return _link(_current_frames(), OPEN, OPEN_SALT, [recipient_id])
 
 
 def click_url(*, recipient_id: int, item_id: int) -> str:
-    return _link("campaigns-tracking:click", token_make(salt=CLICK_SALT, payload=[recipient_id, item_id]))
+    return _link(_current_frames(), CLICK, CLICK_SALT, [recipient_id, item_id])
 
 
 def unsubscribe_url(*, recipient_id: int) -> str:
-    return _link("campaigns-tracking:unsubscribe", token_make(salt=UNSUBSCRIBE_SALT, payload=[recipient_id]))
+    return _link(_current_frames(), UNSUBSCRIBE, UNSUBSCRIBE_SALT, [recipient_id])
+
+
+@dataclass(frozen=True)
+class MessageLinks:
+    open: str
+    unsubscribe: str
+    clicks: dict[int, str]  # item id -> its click link
+
+
+def message_links(*, recipient_id: int, item_ids: Iterable[int]) -> MessageLinks:
+    """Every tracking link of one message: what ``open_url``, ``unsubscribe_url`` and ``click_url``
+    return, with the URL frames looked up once for the message."""
+    frames = _current_frames()
+    return MessageLinks(
+        open=_link(frames, OPEN, OPEN_SALT, [recipient_id]),
+        unsubscribe=_link(frames, UNSUBSCRIBE, UNSUBSCRIBE_SALT, [recipient_id]),
+        clicks={item_id: _link(frames, CLICK, CLICK_SALT, [recipient_id, item_id]) for item_id in item_ids},
+    )

@@ -28,7 +28,6 @@ from django.core.mail.utils import DNS_NAME
 
 CRLF = "\r\n"
 MAX_HEADER_LINE = 78  # the generator's policy (compat32) folds header lines longer than this
-_LINE_END = re.compile(rb"\r\n|\r|\n")  # the generator's NLCRE: every line end becomes CRLF
 # A value the folder leaves as it is when its line fits: printable ASCII words, single spaces.
 _UNFOLDED = re.compile(r"[!-~]+(?: [!-~]+)*\Z")
 _SET_BY_SHAPE = {"from", "to", "cc", "reply-to", "subject", "content-type", "mime-version",
@@ -133,7 +132,14 @@ def _text_part(content: str, subtype: str) -> bytes | None:
     encoding = "7bit" if data.isascii() else "8bit"
     head = (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}MIME-Version: 1.0{CRLF}'
             f"Content-Transfer-Encoding: {encoding}{CRLF}{CRLF}")
-    return head.encode("ascii") + _LINE_END.sub(b"\r\n", data)
+    return head.encode("ascii") + _crlf(data)
+
+
+def _crlf(data: bytes) -> bytes:
+    """Every line end (CRLF, CR or LF) as CRLF, as the generator writes them."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data.replace(b"\n", b"\r\n")
 
 
 def _boundary(*parts: bytes) -> str:

@@ -14,7 +14,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template import TemplateDoesNotExist, engines
 
 from campaigns.conf import campaigns_settings
-from campaigns.links import click_url, open_url, unsubscribe_url
+from campaigns.links import message_links
 from campaigns.models import Campaign, Recipient
 from campaigns.templating import (  # noqa: F401 (CampaignTemplateError: re-exported for callers)
     PARTS,
@@ -80,20 +80,20 @@ def _plain(value) -> str:
 def email_context(*, recipient: Recipient) -> dict:
     """The plain values one message renders from: never a model instance (see ``campaigns.templating``)."""
     customer = recipient.customer
+    links = message_links(recipient_id=recipient.pk, item_ids=[entry["item_id"] for entry in recipient.items])
     items = [
         {
             "title": _plain(entry.get("title")), "url": _plain(entry.get("url")),
             "image_url": _plain(entry.get("image_url")), "price": _plain(entry.get("price")),
             "currency": _plain(entry.get("currency")), "category": _plain(entry.get("category")),
             "reason": _plain(entry.get("reason")), "rank": entry.get("rank"),
-            "click_url": click_url(recipient_id=recipient.pk, item_id=entry["item_id"]),
+            "click_url": links.clicks[entry["item_id"]],
         }
         for entry in recipient.items
     ]
     return message_context(
         first_name=customer.first_name, last_name=customer.last_name, campaign_name=recipient.campaign.name,
-        items=items, open_url=open_url(recipient_id=recipient.pk),
-        unsubscribe_url=unsubscribe_url(recipient_id=recipient.pk),
+        items=items, open_url=links.open, unsubscribe_url=links.unsubscribe,
     )
 
 

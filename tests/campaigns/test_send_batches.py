@@ -33,15 +33,16 @@ needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason=
 class CountingHandler(SinkHandler):
     """The sink handler that also counts SMTP connections (sessions) and can drop one mid-DATA."""
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = False):
         super().__init__()
         self.sessions: list = []  # kept, so that ids are never reused
         self.drop_on: set[str] = set()  # recipients whose DATA closes the connection without a reply
+        self.pipelining = pipelining  # advertise PIPELINING: the client sends MAIL, RCPT, DATA together
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.sessions.append(session)
         session.host_name = hostname
-        return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_DATA(self, server, session, envelope):
         if self.drop_on & set(envelope.rcpt_tos):
@@ -52,14 +53,15 @@ class CountingHandler(SinkHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.fixture
-def counting_sink(settings):
-    """A real SMTP server that counts connections; Django's SMTP backend points at it."""
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelined"])
+def counting_sink(request, settings):
+    """A real SMTP server that counts connections; Django's SMTP backend points at it. Each test
+    runs against a server without PIPELINING (smtplib's ``sendmail``) and one with it."""
     from django.core.mail.utils import DNS_NAME
 
     DNS_NAME._fqdn = "localhost"  # skip a slow reverse DNS lookup in EHLO
     sink = SmtpSink()
-    sink.handler = sink.controller.handler = CountingHandler()
+    sink.handler = sink.controller.handler = CountingHandler(pipelining=request.param)
     with sink:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", sink.port, False
