@@ -106,16 +106,17 @@ def _alternative_bytes(message: EmailMessage) -> bytes | None:
     if text is None or html is None:
         return None
     boundary = _boundary(text, html)
-    headers = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]
-    headers += [("Subject", message.subject), ("From", message.from_email),
-                ("To", ", ".join(str(address) for address in message.to))]
+    # The generator folds this line (83 columns) after the ";", always the same way.
+    content_type = f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"{CRLF}MIME-Version: 1.0{CRLF}'
+    headers = [("Subject", message.subject), ("From", message.from_email),
+               ("To", ", ".join(str(address) for address in message.to))]
     names = {name.lower() for name in message.extra_headers}
     if "date" not in names:
         headers.append(("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
     if "message-id" not in names:
         headers.append(("Message-ID", make_msgid(domain=DNS_NAME)))
     headers += list(message.extra_headers.items())
-    head = "".join(_header_line(name, str(value), encoding) for name, value in headers)
+    head = content_type + "".join(_header_line(name, str(value), encoding) for name, value in headers)
     delimiter = f"--{boundary}".encode()
     return b"".join([
         head.encode("ascii"), b"\r\n", delimiter, b"\r\n", text, b"\r\n", delimiter, b"\r\n", html, b"\r\n",

@@ -43,9 +43,14 @@ class RenderedEmail:
 
 def message_id_for(*, recipient: Recipient) -> str:
     """Stable across retries and re-renders: derived from the recipient id and the secret key."""
-    domain = campaigns_settings().MESSAGE_ID_DOMAIN or parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+    domain = _message_id_domain(campaigns_settings().MESSAGE_ID_DOMAIN, settings.DEFAULT_FROM_EMAIL)
     digest = hashlib.sha256(f"{settings.SECRET_KEY}:{recipient.pk}".encode()).hexdigest()[:16]
     return f"<c{recipient.campaign_id}.r{recipient.run}.{recipient.pk}.{digest}@{domain or 'localhost'}>"
+
+
+@lru_cache(maxsize=8)
+def _message_id_domain(configured: str, from_email: str) -> str:
+    return configured or parseaddr(from_email)[1].rpartition("@")[2]
 
 
 def default_template_source(part: str) -> str:
