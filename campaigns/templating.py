@@ -155,8 +155,23 @@ class _Guards(NodeTransformer):
         return nodes.Filter(node, "_bounded", [], [], None, None, lineno=node.lineno)
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _CampaignSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``item.title`` on a plain dict (what every context value is): the key, looked up directly.
+        Jinja tries the attribute first and catches the ``AttributeError``, ~90 times a message;
+        for a plain dict that attempt can only find a ``dict`` attribute, so a name that is none
+        (not ``items``, ``get``...) gives the same result this way. Those names take Jinja's path."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def is_safe_callable(self, obj: Any) -> bool:
         owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")

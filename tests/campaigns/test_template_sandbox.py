@@ -244,3 +244,34 @@ def test_admin_form_rejects_a_hostile_template(staff_client, campaign):
     assert "has no attribute" in response.content.decode()
     campaign.refresh_from_db()
     assert campaign.html_template == ""
+
+
+@pytest.mark.parametrize("attribute", ["title", "missing", "items", "get", "keys", "pop", "update", "__class__",
+                                       "__init__", "_private", "fromkeys", "copy"])
+def test_attribute_lookup_on_a_dict_is_jinjas(attribute):
+    """The sandbox reads ``item.title`` from a plain dict without Jinja's AttributeError detour; for
+    every name (a key, a missing key, a dict method, a mutating one, a dunder) the result is what
+    Jinja's own sandbox gives: the value, the method, or the same kind of undefined."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from campaigns.templating import _env_for
+
+    value = {"title": "Shoes", "items": "a key named items", "get": "a key named get", "_private": "x"}
+    ours = _env_for("html").getattr(value, attribute)
+    jinjas = ImmutableSandboxedEnvironment.getattr(_env_for("html"), value, attribute)
+    assert type(ours) is type(jinjas)
+    if hasattr(ours, "_undefined_name"):
+        assert (ours._undefined_name, ours._undefined_obj) == (jinjas._undefined_name, jinjas._undefined_obj)
+    else:
+        assert ours == jinjas
+
+
+def test_a_template_reads_keys_and_calls_dict_methods_as_before():
+    """``item.title``, ``item.get('price')`` and ``customer.items()`` render; an unknown key fails."""
+    context = sample_context()
+    source = ("{{ items[0].title }}|{{ items[1].get('price') or '-' }}|"
+              "{% for k, v in customer.items() %}{{ k }};{% endfor %}")
+    assert render_source(source=source, part="text", context=context) == (
+        "Trail running shoes|-|first_name;last_name;name;")
+    with pytest.raises(CampaignTemplateError):
+        render_source(source="{{ items[0].nope }}", part="text", context=context)
