@@ -124,6 +124,25 @@ def test_a_refused_recipient_fails_alone_and_the_rest_of_the_batch_is_sent(campa
 
 
 @pytest.mark.django_db
+def test_a_message_that_cannot_be_encoded_fails_its_recipient_before_the_claim(campaign, make_customers,
+                                                                                counting_sink):
+    """An address Django cannot parse: that row failed at render time with the reason, never claimed
+    (no attempt), nothing in doubt; the rest of the batch is sent."""
+    # given
+    _built(campaign, make_customers, 3)
+    bad = Recipient.objects.order_by("pk")[1]
+    Recipient.objects.filter(pk=bad.pk).update(email="two@@example.com")
+    # when
+    result = recipient_batch_send(recipient_ids=_pending_ids(campaign))
+    # then
+    bad.refresh_from_db()
+    assert (result.sent, result.failed, result.in_doubt) == (2, 1, 0)
+    assert (bad.state, bad.attempts) == (Recipient.State.FAILED, 0)
+    assert bad.error.startswith("message: ") and "two@@example.com" in bad.error
+    assert sorted(counting_sink.count_by_recipient().values()) == [1, 1]
+
+
+@pytest.mark.django_db
 def test_a_lost_connection_leaves_only_the_message_in_flight_in_doubt(campaign, make_customers, counting_sink,
                                                                       settings):
     """The server takes message 2 and hangs up: row 2 stays 'sending' (in doubt, never re-sent); the
