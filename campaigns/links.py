@@ -5,6 +5,7 @@ unsubscribe. Tokens do not expire: an unsubscribe link must keep working for yea
 """
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ UNSUBSCRIBE_SALT = "campaigns.tracking.unsubscribe"
 
 
 @lru_cache(maxsize=16)
-def _keyed_hmac(salt: str, secret: str):
+def _keyed_hmac(salt: str, secret: str) -> hmac.HMAC:
     """The HMAC-SHA256 that ``signing.dumps(..., salt=salt)`` signs with, its key derived once
     (Django derives it for every token; a message carries seven)."""
     return salted_hmac(salt + "signer", b"", secret, algorithm="sha256")
