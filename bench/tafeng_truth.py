@@ -156,11 +156,6 @@ def main() -> None:
     diag: dict = {"target_time_percentiles_10_25_50_75_90": {}, "history_baskets": {}, "popularity_by_time": {},
                   "by_half_month": {}}
     for part, (hist, targets, now) in parts.items():
-        half = np.array([f"{day(x)[:7]}{'a' if int(day(x)[8:]) < 16 else 'b'}" for x in now[targets[:, 0]]])
-        diag["by_half_month"][part] = {
-            h: {"share_of_targets": round(float((half == h).mean()), 3),
-                **{name: round(float(g[part][half == h].mean()), 4) for name, g in per_part.items()}}
-            for h in sorted(set(half.tolist()))}
         t = now[np.unique(targets[:, 0])]
         percentiles = np.nanpercentile(t, [10, 25, 50, 75, 90])
         diag["target_time_percentiles_10_25_50_75_90"][part] = [day(x) for x in percentiles]
@@ -176,9 +171,20 @@ def main() -> None:
         for half_life in (None, 7.0, 28.0):
             name = "popularity" if half_life is None else f"trending {half_life:g}d"
             model = make_recommender("popularity", {"half_life_days": half_life}).fit(hist)
+            as_of = gains(model, hist, targets, now)
+            if half_life == 7.0:
+                trending_as_of = as_of
             by_time[name] = {"at_end": summary(gains(model, hist, targets), targets[:, 0]),
-                             "as_of_target": summary(gains(model, hist, targets, now), targets[:, 0])}
+                             "as_of_target": summary(as_of, targets[:, 0])}
         diag["popularity_by_time"][part] = by_time
+        # the part's targets by half-month: each model as selection sees it (valid, test) or as served
+        # (truth), and the 7-day trending scored as of each order (the same rule in every part)
+        half = np.array([f"{day(x)[:7]}{'a' if int(day(x)[8:]) < 16 else 'b'}" for x in now[targets[:, 0]]])
+        columns = {**{name: g[part] for name, g in per_part.items()}, "trending 7d as of the order": trending_as_of}
+        diag["by_half_month"][part] = {
+            h: {"share_of_targets": round(float((half == h).mean()), 3),
+                **{name: round(float(g[half == h].mean()), 4) for name, g in columns.items()}}
+            for h in sorted(set(half.tolist()))}
         print(part, json.dumps(by_time), flush=True)
     result["diagnostics"] = diag
     result["seconds"] = {"wall": round(time.perf_counter() - started, 1), "cpu": round(time.process_time() - cpu0, 1),
@@ -221,18 +227,17 @@ def to_markdown(r: dict) -> str:
         for name, v in by.items():
             lines.append(f"| {part} | {name} | {v['at_end']['ndcg@10']:.4f} ± {v['at_end']['ndcg@10_se']:.4f} | "
                          f"{v['as_of_target']['ndcg@10']:.4f} ± {v['as_of_target']['ndcg@10_se']:.4f} |")
-    lines += ["", "The models as selection sees them (valid, test) and as served (truth), by the half-month of the "
-              "target (a = 1st-15th, b = 16th-end); each cell: NDCG@10 (share of the part's targets):", ""]
-    names = list(r["models"])
-    lines += ["| half-month | " + " | ".join(f"{p} {n}" for p in diag["by_half_month"] for n in names) + " |",
-              "| --- |" + " ---: |" * (len(names) * len(diag["by_half_month"]))]
+    lines += ["", "By the half-month of the target (a = 1st-15th, b = 16th-end): each model as selection sees it "
+              "(valid, test) and as served (truth: the list computed at the end of the data), and the 7-day "
+              "trending scored as of each order in every part; NDCG@10:", ""]
+    names = [*r["models"], "trending 7d as of the order"]
     months = sorted({h for by in diag["by_half_month"].values() for h in by})
-    for h in months:
-        cells = []
-        for by in diag["by_half_month"].values():
-            v = by.get(h)
-            cells += [f"{v[n]:.4f} ({v['share_of_targets']:.0%})" if v else "" for n in names]
-        lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    lines += ["| part | model | " + " | ".join(months) + " |", "| --- | --- |" + " ---: |" * len(months)]
+    for part, by in diag["by_half_month"].items():
+        lines.append(f"| {part} | share of targets | " + " | ".join(
+            f"{by[h]['share_of_targets']:.0%}" if h in by else "" for h in months) + " |")
+        for n in names:
+            lines.append(f"| {part} | {n} | " + " | ".join(f"{by[h][n]:.4f}" if h in by else "" for h in months) + " |")
     lines += ["", "History length of the targets' customers (baskets before the target) and popularity's "
               "NDCG@10 at the end per stratum:", "", "| part | 1 | 2 | 3-4 | 5-8 | 9+ |",
               "| --- | --- | --- | --- | --- | --- |"]
