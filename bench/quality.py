@@ -19,7 +19,8 @@ Protocol (the product's, see docs/recommendations.md): per customer with >= 3 or
 ORDER is the test basket and the one before it validation; no target has its basket-mates in its
 input. ``discover`` targets = the test basket's items new to the customer, ranked against the
 whole catalogue with everything they bought excluded (exactly as the list is served);
-``buy_again`` targets = its repeat items, ranked among the customer's own past items. Models are
+``buy_again`` targets = its repeat items, ranked among the customer's own past items. Popularity
+and trending are scored as of each held-out basket's time (events before it only). Models are
 fit on ``split.train`` (early stopping / selection on validation), then score the test basket from
 the train+valid histories; ALS (``implicit``, the ``bench`` extra) is refit on train+valid (no
 fold-in). ``auto`` is the product's selection rule (engine.train.select_best) and shows what it
@@ -160,6 +161,7 @@ class ALSReference(Recommender):
 
 DISCOVER_ROWS: dict[str, tuple[str, dict]] = {
     "popularity": ("popularity", {}),
+    "trending": ("trending", {}),
     "itemknn": ("itemknn", {}),
     "ease": ("ease", {}),
     "ALS (implicit)": ("als", {}),
@@ -167,7 +169,7 @@ DISCOVER_ROWS: dict[str, tuple[str, dict]] = {
     "flagship (baskets+text)": ("sequential", {}),
     "text-only": ("text_only", {}),
 }
-SELECTABLE = ("popularity", "itemknn", "ease", "flagship (baskets+text)")
+SELECTABLE = ("popularity", "trending", "itemknn", "ease", "flagship (baskets+text)")
 
 
 def _short(m: dict) -> dict:
@@ -188,17 +190,18 @@ def run_discover(name: str, algorithm: str, params: dict, split, emb, seq_over: 
             if emb is None:
                 params["use_text"] = False
         model = TextOnly() if algorithm == "text_only" else make_recommender(algorithm, params)
-        model.fit(split.train, item_embeddings=emb, valid=split.valid,
+        model.fit(split.train, item_embeddings=emb, valid=split.valid, valid_now=split.valid_now,
                   progress=(lambda p: print("   ", {k: (round(v, 4) if isinstance(v, float) else v)
                                                    for k, v in p.items()}, flush=True))
                   if algorithm == "sequential" else None)
         info = model.fit_info
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    valid = evaluate(model, split.train, split.valid, k=K, with_coverage=False) if algorithm != "als" else {}
+    valid = (evaluate(model, split.train, split.valid, k=K, with_coverage=False, now=split.valid_now)
+             if algorithm != "als" else {})
     if algorithm != "als":
         model.set_histories(split.train_valid)
-    m = evaluate(model, split.train_valid, split.test, k=K)
+    m = evaluate(model, split.train_valid, split.test, k=K, now=split.test_now)
     score_s = time.perf_counter() - t0
     row = {"task": "discover", "model": name, "algorithm": algorithm, "params": params, **_short(m),
            "valid_ndcg@10": valid.get("ndcg@10"), "valid_ndcg@10_se": valid.get("ndcg@10_se"),
@@ -223,7 +226,7 @@ def run_auto(split, emb, seq_over: dict, fitted: dict[str, Recommender]) -> dict
     best, results = select_best([(alg_of[n], {}) for n in names], split, fit=refit, k=K, keep_model=True)
     model = best.model
     model.set_histories(split.train_valid)
-    m = evaluate(model, split.train_valid, split.test, k=K)
+    m = evaluate(model, split.train_valid, split.test, k=K, now=split.test_now)
     verdicts = {c.algorithm: c.verdict for c in results}
     print(f"== auto picks {best.algorithm}: {verdicts}", flush=True)
     return {"task": "discover", "model": f"auto -> {best.algorithm}", "algorithm": "auto", **_short(m),
@@ -359,7 +362,8 @@ def to_markdown(results: list[dict], machine: dict) -> str:
                   f"{m['n_users']} customers, {m['n_items']} items, {m['n_events']} lines in {m['n_orders']} "
                   f"orders; {m['n_discover_targets']} discover targets ({m['n_cold_targets']} cold), "
                   f"{m['n_repeat_targets']} buy-again targets"
-                  + (f"; subsample of {m['max_users']} customers" if m.get("max_users") else "")
+                  + (f"; subsample of {m['max_users']} customers"
+                     if m.get("max_users") and m["n_users"] >= m["max_users"] else "")
                   + ("; catalogue = items bought in the sample" if m.get("catalogue") == "events" else "")
                   + ("" if m.get("text") else "; no text embeddings") + ".", "",
                   "| task | model | NDCG@10 | HR@10 | cold HR@10 | valid NDCG@10 | train s |",

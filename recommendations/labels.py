@@ -33,6 +33,7 @@ TASKS: dict[str, tuple[str, str]] = {
 
 ALGORITHMS: dict[str, str] = {
     "popularity": "popularity (best sellers for everyone)",
+    "trending": "trending (recent best sellers, older purchases fade)",
     "ease": "EASE (item-to-item linear model)",
     "itemknn": "item k-NN (similar items)",
     "sequential": "sequential (order of a customer's events)",

@@ -86,6 +86,7 @@ def evaluate_ranks(
     batch_size: int = 512,
     with_coverage: bool = True,
     task: str = "discover",
+    now: np.ndarray | None = None,
 ) -> tuple[dict, np.ndarray]:
     """HR@k, NDCG@k, MRR, coverage@k and the cold-item slice for ``targets`` [(user, item)],
     each with its standard error (``<metric>_se``, clustered by customer); and the 0-based
@@ -94,10 +95,20 @@ def evaluate_ranks(
     ``split_train`` is the data the model saw: it defines seen items (masked when
     ``exclude_seen``) and which targets are cold (item with < ``cold_threshold``
     training events). ``task="buy_again"`` ranks only the customer's OWN past items
-    (everything else is out of the ranking), the way that list is served.
+    (everything else is out of the ranking), the way that list is served. ``now`` (per user index,
+    the held-out basket's time: ``Split.valid_now``/``test_now``): models that depend on the moment
+    (popularity, trending) score each customer as of it, from the events before it
+    (:meth:`Recommender.set_now`), and go back to the end of their histories afterwards.
     """
     if task not in ("discover", "buy_again"):
         raise ValueError(f"task must be 'discover' or 'buy_again', not {task!r}.")
+    if now is not None:
+        model.set_now(now)
+        try:
+            return evaluate_ranks(model, split_train, targets, k, cold_threshold, exclude_seen, batch_size,
+                                  with_coverage, task)
+        finally:
+            model.set_now(None)
     targets = np.asarray(targets, dtype=np.int64).reshape(-1, 2)
     n_items = split_train.n_items
     seen = split_train.csr(binary=True) if (exclude_seen or task == "buy_again") else None

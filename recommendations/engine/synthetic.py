@@ -160,3 +160,60 @@ def retail_orders(
                     bought.add(item)
             day += float(rng.integers(3, 9))
     return SyntheticData(events, item_keys, texts, np.asarray(clusters), user_cluster, [])
+
+
+def drifting_shop(
+    n_customers: int = 600,
+    n_items: int = 240,
+    days: int = 120,
+    hot_items: int = 12,
+    hot_share: float = 0.6,
+    lines_per_order: tuple[int, int] = (2, 5),
+    after_days: int = 0,
+    seed: int = 0,
+) -> SyntheticData:
+    """A shop whose best sellers move: ``hot_items`` products are on promotion, a third of them
+    replaced every week, and make ``hot_share`` of the lines; the rest follow a fixed long-tailed (Zipf) popularity.
+    Customers order every 3-14 days. So "what sold in the last weeks" predicts the next order far
+    better than all-time sales, which a time-aware popularity must find on validation.
+    ``after_days`` > 0 adds every customer's next order in the ``after_days`` days after ``days``:
+    the orders a list computed at the end of the data is used for (``SyntheticData.events`` holds
+    them too, marked by a timestamp >= the end; see :func:`drifting_shop_end`)."""
+    rng = np.random.default_rng(seed)
+    item_keys = [f"S{j:04d}" for j in range(n_items)]
+    zipf = 1.0 / np.arange(1, n_items + 1) ** 1.0
+    zipf /= zipf.sum()
+    weeks = (days + after_days) // 7 + 1
+    hot = [rng.choice(n_items, hot_items, replace=False)]
+    for _ in range(weeks - 1):  # a third of the promotions change every week (each lasts ~3 weeks)
+        stay = rng.choice(hot[-1], hot_items - hot_items // 3, replace=False)
+        fresh = rng.choice(np.setdiff1d(np.arange(n_items), hot[-1]), hot_items // 3, replace=False)
+        hot.append(np.concatenate([stay, fresh]))
+    start = drifting_shop_end(0.0)
+    events: list = []
+
+    def order(user: str, u: int, n_order: int, day: float) -> None:
+        week = int(day // 7)
+        n = int(rng.integers(lines_per_order[0], lines_per_order[1] + 1))
+        lines = {int(rng.choice(hot[week])) if rng.random() < hot_share else int(rng.choice(n_items, p=zipf))
+                 for _ in range(n)}
+        ts = start + day * 86400.0 + float(rng.integers(8 * 3600, 20 * 3600))
+        for item in sorted(lines):
+            events.append((user, item_keys[item], "purchase", ts, None, f"o{u:05d}-{n_order:03d}"))
+
+    for u in range(n_customers):
+        user = f"d{u:05d}"
+        day, n_order = float(rng.integers(0, 14)), 0
+        while day < days:
+            order(user, u, n_order, day)
+            n_order += 1
+            day += float(rng.integers(3, 15))
+        if after_days:
+            order(user, u, n_order, days + float(rng.uniform(0, after_days)))
+    return SyntheticData(events, item_keys, [f"product {j}" for j in range(n_items)], np.zeros(n_items, int),
+                         {}, [])
+
+
+def drifting_shop_end(days: float) -> float:
+    """The timestamp ``days`` days after :func:`drifting_shop`'s first day."""
+    return 1_700_000_000.0 + days * 86400.0

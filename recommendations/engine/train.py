@@ -5,7 +5,7 @@ Django-facing API
 ::
 
     model, metrics = fit_recommender(
-        algorithm="auto",            # or "popularity" | "itemknn" | "ease" | "sequential"
+        algorithm="auto",            # or "popularity" | "trending" | "itemknn" | "ease" | "sequential"
         dataset=ds,                  # data.build_dataset(...)[0], ALL cleaned events
         item_embeddings=emb,         # float32 [ds.n_items, dim] or None (text.embed_with_cache)
         params={},                   # algorithm params (config dataclass fields); for "auto"
@@ -25,7 +25,8 @@ What it does:
    to the customer; the buy-again targets are its repeat items.
 2. ``algorithm="auto"``: :func:`select_best` fits every candidate on ``split.train`` and
    measures validation NDCG@10 on the discover targets (full ranking, bought items excluded,
-   exactly as served). The reference is the better of popularity and EASE; another candidate
+   exactly as served; popularity and trending as of each validation basket's time, from the
+   events before it, see ``Recommender.set_now``). The reference is the better of popularity and EASE; another candidate
    replaces it only when it beats it by more than ``min_z`` paired standard errors
    (:func:`selection_rule`). The selection is on validation only, so the test numbers below
    stay unbiased. :func:`fit_buy_again` does the same for the buy-again list (the ranker
@@ -66,6 +67,7 @@ MIN_Z = 2.0  # a challenger must beat the best reference by more than MIN_Z pair
 
 DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     "popularity": {},
+    "trending": {},
     "itemknn": {},
     "ease": {},
     "sequential": {},
@@ -161,20 +163,20 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     if model is None:
         model = make_recommender(algorithm, params)
-        model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
+        model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid, valid_now=split.valid_now,
                   progress=_tagged(progress, stage="fit", algorithm=algorithm))
     timings["train_seconds"] = time.perf_counter() - t0
     metrics: dict[str, Any] = {}
     t0 = time.perf_counter()
     if len(split.valid):
         metrics.update({f"valid_{key}": v for key, v in
-                        evaluate(model, split.train, split.valid, k=k).items()})
+                        evaluate(model, split.train, split.valid, k=k, now=split.valid_now).items()})
         if calibrate_model:
-            calibrate(model, split.valid, seed=getattr(model.config, "seed", 0))
+            calibrate(model, split.valid, seed=getattr(model.config, "seed", 0), now=split.valid_now)
     if evaluate_test and len(split.test):
         model.set_histories(split.train_valid)
         metrics.update({f"test_{key}": v for key, v in
-                        evaluate(model, split.train_valid, split.test, k=k).items()})
+                        evaluate(model, split.train_valid, split.test, k=k, now=split.test_now).items()})
     timings["score_seconds"] = time.perf_counter() - t0
     metrics["calibration"] = list(model.calibration)
     return model, metrics, timings
@@ -214,9 +216,9 @@ def select_best(
             else:
                 model = make_recommender(algorithm, _with_device(algorithm, cand.params, device))
                 model.fit(split.train, item_embeddings=item_embeddings, valid=split.valid,
-                          progress=_tagged(progress, stage="select", algorithm=algorithm))
+                          valid_now=split.valid_now, progress=_tagged(progress, stage="select", algorithm=algorithm))
             cand.train_seconds = time.perf_counter() - t0
-            cand.valid_metrics, ranks = evaluate_ranks(model, split.train, targets, k=k)
+            cand.valid_metrics, ranks = evaluate_ranks(model, split.train, targets, k=k, now=split.valid_now)
             cand.gains = _gains(ranks, k)
             if keep_model:
                 cand.model = model
@@ -353,6 +355,9 @@ def fit_recommender(
             if model.fit_info.get("cold_strength") is not None:  # chosen on validation: keep it
                 final_params.setdefault("cold_strength", model.fit_info["cold_strength"])
             metrics["refit_epochs"] = final_params["fixed_epochs"]
+        if model.fit_info.get("half_life_days") is not None:  # trending: chosen on validation, keep it
+            final_params["half_life_days"] = model.fit_info["half_life_days"]
+            metrics["params"] = {**params, "half_life_days": model.fit_info["half_life_days"]}
         final = make_recommender(algorithm, final_params)
         final.fit(dataset, item_embeddings=item_embeddings,
                   progress=_tagged(progress, stage="refit", algorithm=algorithm))

@@ -48,7 +48,8 @@ def evaluate_algorithms(
         model = _fit(name, algorithm_params(name), data, None)
         fit_seconds = time.perf_counter() - started
         model.set_histories(train)
-        discover[name] = {**evaluate(model, train, targets, k=k), "fit_seconds": round(fit_seconds, 2)}
+        discover[name] = {**evaluate(model, train, targets, k=k, now=data.split.test_now),
+                          "fit_seconds": round(fit_seconds, 2)}
     buy_again = {}
     for name, mode in BUY_AGAIN_ROWS.items():
         if not len(repeat):

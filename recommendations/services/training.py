@@ -50,7 +50,7 @@ from .locks import TrainingBusy, training_lock
 logger = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "ndcg@10"
-REFIT_ON_ALL = frozenset({"popularity", "itemknn", "ease"})  # cheap to refit; the sequential model is not
+REFIT_ON_ALL = frozenset({"popularity", "trending", "itemknn", "ease"})  # cheap to refit; the sequential model is not
 SEQUENTIAL_MAX_EPOCHS = 40  # progress is drawn against this when params do not say
 NO_DATA = "There are no interactions to train on yet: import or record some events first."
 UNKNOWN_ALGORITHM = "Unknown algorithm {name!r}; choose auto or one of: {choices}."
@@ -155,7 +155,8 @@ def _fit(algorithm: str, params: dict, data: CrmDataset, progress: Callable[[dic
         if processes > 1:
             return _fit_distributed(algorithm, params, data, embeddings, progress, processes)
     model = make_recommender(algorithm, params)
-    return model.fit(data.split.train, item_embeddings=embeddings, valid=data.split.valid, progress=progress)
+    return model.fit(data.split.train, item_embeddings=embeddings, valid=data.split.valid,
+                     valid_now=data.split.valid_now, progress=progress)
 
 
 def _fit_distributed(algorithm: str, params: dict, data: CrmDataset, embeddings: np.ndarray | None,
@@ -197,7 +198,7 @@ def _fixed_folder(path: Path) -> Iterator[Path]:
 def _test_metrics(model: Recommender, data: CrmDataset) -> dict:
     """Full-ranking metrics on the last events, scoring from histories that include validation."""
     model.set_histories(data.split.train_valid)
-    return evaluate(model, data.split.train_valid, data.split.test, k=10)
+    return evaluate(model, data.split.train_valid, data.split.test, k=10, now=data.split.test_now)
 
 
 def _log(run: TrainingRun, message: str, *, stage: str | None = None, progress: float | None = None) -> None:
@@ -324,7 +325,8 @@ def _select(
         params = algorithm_params(name, run.params)
         started = time.perf_counter()
         model = fit(name, params)
-        valid = evaluate(model, data.split.train, data.split.valid, k=10) if len(data.split.valid) else {}
+        valid = (evaluate(model, data.split.train, data.split.valid, k=10, now=data.split.valid_now)
+                 if len(data.split.valid) else {})
         entry = {"ndcg@10": valid.get(PRIMARY_METRIC), "ndcg@10_se": valid.get("ndcg@10_se"),
                  "fit_seconds": round(time.perf_counter() - started, 2), "verdict": "requested"}
         _log(run, f"{name}: validation ndcg@10={valid.get(PRIMARY_METRIC, 0):.4f}")
@@ -446,7 +448,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     timings["train_seconds"] = round(time.perf_counter() - clock, 2)
     params = {k: v for k, v in asdict(model.config).items() if isinstance(v, (int, float, str, bool, type(None), list))}
 
-    calibration = calibrate(model, data.split.valid)  # histories are still split.train here
+    calibration = calibrate(model, data.split.valid, now=data.split.valid_now)  # histories: split.train here
     _log(run, f"calibrated probabilities on validation: a={calibration[0]:.3f} b={calibration[1]:.3f}")
     test = _test_metrics(model, data)
     active = _active_test_metrics(run, data, name, params)

@@ -10,12 +10,13 @@ from .buy_again import BuyAgain, BuyAgainConfig
 from .calibration import apply_platt, calibrate, fit_platt
 from .ease import EASE, EASEConfig
 from .itemknn import ItemKNN, ItemKNNConfig
-from .popularity import Popularity, PopularityConfig
+from .popularity import Popularity, PopularityConfig, Trending, TrendingConfig
 from .sequential import Sequential, SequentialConfig
 
 # The discover algorithms (what `train --algorithm` chooses from).
 ALGORITHMS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
+    "trending": Trending,
     "itemknn": ItemKNN,
     "ease": EASE,
     "sequential": Sequential,
@@ -56,5 +57,5 @@ __all__ = [
     "ALGORITHMS", "BUY_AGAIN_DIR", "BuyAgain", "BuyAgainConfig", "LOADABLE", "load_buy_again", "EASE",
     "EASEConfig", "ItemKNN", "ItemKNNConfig", "Popularity",
     "PopularityConfig", "Recommender", "Sequential", "SequentialConfig", "apply_platt",
-    "calibrate", "fit_platt", "load_recommender", "make_recommender", "top_k",
+    "Trending", "TrendingConfig", "calibrate", "fit_platt", "load_recommender", "make_recommender", "top_k",
 ]

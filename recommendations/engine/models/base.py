@@ -45,6 +45,9 @@ class FitInputs:
 
     item_embeddings: np.ndarray | None = None  # [n_items, dim] text embeddings, row = item index
     valid: np.ndarray | None = None  # [(user, item)] held out, for models that early-stop
+    # per user index: the time of their validation basket (nan: none), for models that measure
+    # themselves as of that moment (Split.valid_now)
+    valid_now: np.ndarray | None = None
     progress: Progress | None = None
 
     def report(self, record: dict) -> None:
@@ -63,6 +66,9 @@ class Recommender(ABC):
 
     algorithm: ClassVar[str] = ""
     config_cls: ClassVar[type] = object
+    # Scores at or below this are placeholders for items the model does not cover (they rank below
+    # every covered item); calibration leaves them out. None: every score is a real one.
+    score_floor: ClassVar[float | None] = None
 
     def __init__(self, config: Any = None, **params: Any) -> None:
         if config is None:
@@ -91,9 +97,12 @@ class Recommender(ABC):
         *,
         item_embeddings: np.ndarray | None = None,
         valid: np.ndarray | None = None,
+        valid_now: np.ndarray | None = None,
         progress: Progress | None = None,
     ) -> Recommender:
-        """Learn from ``train``. ``valid`` [(user, item)] is used by models that early-stop."""
+        """Learn from ``train``. ``valid`` [(user, item)] is used by models that early-stop or choose
+        a setting on it; ``valid_now`` (per user index, the validation basket's time) by those that
+        score as of a moment (``trending``)."""
         if item_embeddings is not None and len(item_embeddings) != train.n_items:
             raise ValueError(
                 f"item_embeddings has {len(item_embeddings)} rows but the dataset has "
@@ -103,7 +112,8 @@ class Recommender(ABC):
         self.item_keys, self.user_keys = list(train.item_keys), list(train.user_keys)
         self._item_pop = train.item_counts().astype(np.float32)
         self.set_histories(train)
-        self._fit(train, FitInputs(item_embeddings=item_embeddings, valid=valid, progress=progress))
+        self._fit(train, FitInputs(item_embeddings=item_embeddings, valid=valid, valid_now=valid_now,
+                                   progress=progress))
         return self
 
     @abstractmethod
@@ -120,6 +130,12 @@ class Recommender(ABC):
 
     def _set_histories(self, ds: Dataset) -> None:
         """Hook for models whose scores depend on histories."""
+        return None
+
+    def set_now(self, now: np.ndarray | None) -> None:
+        """Score each customer as of ``now[user]`` (seconds; nan: as of the end of the histories), for
+        an evaluation that must not count what happened after the held-out basket. Models whose scores
+        do not depend on the moment ignore it; None: back to the end of the histories."""
         return None
 
     # ----------------------------------------------------------------- scoring

@@ -41,6 +41,7 @@ class EASEConfig:
 class EASE(Recommender):
     algorithm = "ease"
     config_cls = EASEConfig
+    score_floor = OUTSIDE_SCORE  # the tail outside the cap scores below it
 
     def _fit(self, train: Dataset, inputs: FitInputs) -> None:
         cfg = self.config

@@ -8,7 +8,7 @@ from recommendations.engine.models import ALGORITHMS, load_recommender, make_rec
 
 from .conftest import FAST_SEQUENTIAL
 
-PARAMS = {"popularity": {}, "itemknn": {}, "ease": {"l2": 10.0}, "sequential": FAST_SEQUENTIAL}
+PARAMS = {"popularity": {}, "trending": {}, "itemknn": {}, "ease": {"l2": 10.0}, "sequential": FAST_SEQUENTIAL}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,8 @@ def test_metrics(fitted, clusters_split):
     }
 
 
-def test_registry_covers_the_four_algorithms():
-    assert set(ALGORITHMS) == {"popularity", "itemknn", "ease", "sequential"}
+def test_registry_covers_the_five_algorithms():
+    assert set(ALGORITHMS) == {"popularity", "trending", "itemknn", "ease", "sequential"}
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -63,7 +63,7 @@ def test_popularity_beats_random(test_metrics, clusters_split):
     assert test_metrics["popularity"]["hr@10"] > random_hr
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(ALGORITHMS) if n != "popularity"])
+@pytest.mark.parametrize("name", [n for n in sorted(ALGORITHMS) if n not in ("popularity", "trending")])
 def test_personalised_models_far_above_popularity(name, test_metrics):
     """The cluster pattern is easy: every personalised model reaches HR@10 >= 0.6 and at
     least 3x popularity."""

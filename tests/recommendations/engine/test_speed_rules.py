@@ -132,14 +132,20 @@ def test_calibration_scores_each_customer_once_with_the_same_result():
     model.score = lambda users: calls.append(len(users)) or score(users)
     a, b = calibrate(model, targets, n_negatives=20, seed=0)
     assert sum(calls) == 30  # not 120
-    # the reference: every target row scored on its own, same negatives
+    # the reference: every target row scored on its own, same negatives (bought items and the
+    # uncovered tail beyond the cap left out, as calibrate does)
     rng = np.random.default_rng(0)
     sc = score(targets[:, 0])
     cols = rng.integers(0, ds.n_items, size=(len(targets), 20))
-    pos, neg = sc[np.arange(len(targets)), targets[:, 1]], sc[np.arange(len(targets))[:, None], cols].ravel()
+    bought = model.seen_mask_rows(targets[:, 0]).toarray() > 0
+    pos = sc[np.arange(len(targets)), targets[:, 1]]
+    rows = np.repeat(np.arange(len(targets)), 20)
+    neg = sc[rows, cols.ravel()][~bought[rows, cols.ravel()]]
+    pos, neg = pos[pos > model.score_floor], neg[neg > model.score_floor]
     ref = fit_platt(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))],
                     np.r_[np.ones(len(pos)), np.full(len(neg), (ds.n_items - 1) / 20)])
     np.testing.assert_allclose((a, b), ref, rtol=1e-9)
+    assert a > 0  # the capped tail no longer flattens the slope
 
 
 def test_ease_weights_are_c_contiguous_after_fit_and_load(tmp_path):
