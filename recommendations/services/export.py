@@ -79,7 +79,7 @@ def _discover_rows(version: ModelVersion, *, k: int, exclude_seen: bool) -> Iter
         for b in range(0, len(chunk), 256):
             batch = chunk[b : b + 256]
             seqs = [[index[i] for i, _ in history.recent.get(cid, []) if i in index] for cid in batch]
-            scores = model.score_histories(seqs).astype(np.float32, copy=True)
+            scores = model.served_score_histories(seqs).astype(np.float32, copy=True)
             scores[:, ~available] = -np.inf
             if exclude_seen:  # everything ever touched, not only the model's (truncated) input
                 for row, cid in enumerate(batch):
