@@ -165,9 +165,13 @@ def _reasons(
 ) -> list[str]:
     """One short, true reason per recommended item (model item indices), from one matrix product.
 
-    New items (no training events) are "new, similar to X"; items whose text is close to something
-    the customer interacted with are "because you bought/viewed X"; the rest are popular.
+    New items (no training events) are "new, similar to X"; the other cold items of a model with
+    cold slots (few events: what the slots serve) are "new in store, like X"; items whose text is
+    close to something the customer interacted with are "because you bought/viewed X"; the rest
+    are popular.
     """
+    stage = loaded.model.cold_stage
+    cold = stage.cold if stage is not None and stage.active else None
     strongest: dict[int, str] = {}
     for hist_item, kind in history[-30:]:
         if KIND_STRENGTH.get(kind, 0) >= KIND_STRENGTH.get(strongest.get(hist_item, "view"), 0):
@@ -187,6 +191,9 @@ def _reasons(
             title = titles.get(anchor, "something you viewed")
             if loaded.model._item_pop[idx] == 0:
                 reasons.append(f"new, similar to {title}"[:300])
+                continue
+            if cold is not None and cold[idx]:
+                reasons.append(f"new in store, like {title}"[:300])
                 continue
             if similarity >= SIMILAR_ENOUGH:
                 reasons.append(f"because you {KIND_VERBS.get(strongest[anchor], 'viewed')} {title}"[:300])
