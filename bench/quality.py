@@ -282,7 +282,9 @@ def stage_rows(name: str, algorithm: str, tops: dict, split, emb, with_stage: bo
         chosen = [r for r in report["valid"] if r["slots"] == stage.config.slots
                   and r["min_cosine"] == stage.config.min_cosine][0]
         test_s, _ = measure(tops["test"], stage, split.train_valid, split.test)
-        row = {**base, "model": f"{name} + cold slots", **_short(test_s),
+        cfg = stage.config
+        chosen_text = f"{cfg.slots}" + (f", cosine >= {cfg.min_cosine}" if cfg.min_cosine is not None else "")
+        row = {**base, "model": f"{name} + cold slots ({chosen_text})", **_short(test_s),
                "valid_ndcg@10": chosen["ndcg"], "valid_ndcg@10_se": chosen["ndcg_se"],
                "cold_slots": report, "choose_seconds": round(time.perf_counter() - t0, 1)}
         rows.append(row)

@@ -60,10 +60,6 @@ class ColdSlots:
         self.item_pop = np.asarray(item_pop, np.float32)
         self.cold = self.item_pop < config.cold_threshold
 
-    @classmethod
-    def from_counts(cls, config: ColdSlotsConfig, text: np.ndarray, counts: np.ndarray) -> ColdSlots:
-        return cls(config, text, counts)
-
     def with_config(self, config: ColdSlotsConfig) -> ColdSlots:
         out = ColdSlots.__new__(ColdSlots)
         out.config, out.text, out.item_pop = config, self.text, self.item_pop
@@ -116,11 +112,13 @@ class ColdSlots:
             cos_out[r, : len(order)] = cos[r, finite[order]]
         return items, cos_out
 
-    def apply(self, scores: np.ndarray, histories: list[np.ndarray], seen: sp.csr_matrix | None = None) -> np.ndarray:
+    def apply(self, scores: np.ndarray, histories: list[np.ndarray], seen: sp.csr_matrix | None = None,
+              chosen: np.ndarray | None = None) -> np.ndarray:
         """``scores`` [n, n_items] with the chosen cold items moved into the slots (a copy).
 
         ``histories``: each row's items, oldest first (the profile); ``seen``: the items the row
-        must never be served (default: the history's items)."""
+        must never be served (default: the history's items); ``chosen``: :meth:`choose`'s items
+        when the caller already has them."""
         if not self.active:
             return scores
         cfg = self.config
@@ -128,7 +126,8 @@ class ColdSlots:
         n, m = scores.shape
         if seen is None:
             seen = _history_matrix(histories, m)
-        chosen, _ = self.choose(histories, seen)
+        if chosen is None:
+            chosen, _ = self.choose(histories, seen)
         if not (chosen >= 0).any():
             return scores
         place = cfg.list_k - cfg.slots  # other items above the slots
@@ -258,9 +257,11 @@ class _Staged:
     def score(self, user_idx: np.ndarray) -> np.ndarray:
         user_idx = np.atleast_1d(user_idx)
         hist, seen = [self.histories[u] for u in user_idx], self.seen[user_idx]
-        if self.stage.active:
-            self.served += int((self.stage.choose(hist, seen)[0] >= 0).sum())
-        return self.stage.apply(self.top.score(user_idx), hist, seen)
+        if not self.stage.active:
+            return self.top.score(user_idx)
+        chosen = self.stage.choose(hist, seen)[0]
+        self.served += int((chosen >= 0).sum())
+        return self.stage.apply(self.top.score(user_idx), hist, seen, chosen=chosen)
 
 
 def choose_cold_slots(
