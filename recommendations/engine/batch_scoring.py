@@ -213,7 +213,7 @@ class SequentialScorer:
             s = q @ self.p.T
         s = s.float() + self.b[None] + b_u.float()[:, None]
         if self.cold_stage is not None:  # on the CPU, exactly as the model's served_score_histories
-            s = torch.as_tensor(self.cold_stage.apply(s.cpu().numpy(), _history_arrays(histories)),
+            s = torch.as_tensor(self.cold_stage.apply(s.cpu().numpy(), history_arrays(histories)),
                                 device=self.device)
         return s
 
@@ -255,7 +255,8 @@ def cold_stage_of(model):
     return stage if stage is not None and stage.active else None
 
 
-def _history_arrays(histories: PackedHistories) -> list[np.ndarray]:
+def history_arrays(histories: PackedHistories) -> list[np.ndarray]:
+    """Each row's items as an int64 array (the cold stage's input)."""
     return [histories.indices[histories.indptr[r] : histories.indptr[r + 1]].astype(np.int64)
             for r in range(len(histories))]
 

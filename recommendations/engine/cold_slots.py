@@ -125,7 +125,7 @@ class ColdSlots:
         scores = np.array(scores, dtype=np.float32, copy=True)
         n, m = scores.shape
         if seen is None:
-            seen = _history_matrix(histories, m)
+            seen = history_matrix(histories, m)
         if chosen is None:
             chosen, _ = self.choose(histories, seen)
         if not (chosen >= 0).any():
@@ -187,7 +187,8 @@ def _gap(top: np.ndarray, place: int, row: np.ndarray) -> tuple[float, float]:
     return (float(higher.min()) if len(higher) else hi + 1.0), hi
 
 
-def _history_matrix(histories: list, n_items: int) -> sp.csr_matrix:
+def history_matrix(histories: list, n_items: int) -> sp.csr_matrix:
+    """[len(histories), n_items] 0/1 CSR of the items in each history (what a row has seen)."""
     lengths = np.fromiter((len(h) for h in histories), np.int64, len(histories))
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     indices = (np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum()

@@ -246,6 +246,7 @@ class Recommender(ABC):
             "item_keys": self.item_keys,
             "calibration": list(self.calibration),
             "fit_info": _jsonable(self.fit_info),
+            "cold_slots": None if self.cold_stage is None else self.cold_stage.to_json(),
         }
         (path / "config.json").write_text(json.dumps(config, indent=1))
         arrays = {
@@ -256,8 +257,6 @@ class Recommender(ABC):
         }
         arrays.update({f"m_{k}": v for k, v in self._get_arrays().items()})
         if self.cold_stage is not None:
-            config["cold_slots"] = self.cold_stage.to_json()
-            (path / "config.json").write_text(json.dumps(config, indent=1))
             arrays.update(self.cold_stage.to_arrays())
             lengths = np.fromiter((len(h) for h in self._stage_hist), np.int64, len(self._stage_hist))
             arrays["cold_slots_indptr"] = np.concatenate([[0], np.cumsum(lengths)])
