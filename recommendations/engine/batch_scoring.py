@@ -171,8 +171,8 @@ class FactorScorer:
 class SequentialScorer:
     """The transformer of ``engine.models.Sequential``: ``b_u + b_i + <q_u, p_i>`` from the latest
     positions, the item table computed once. Like ``Sequential.score_histories``, each history item
-    is a position of its own (a one-item basket), and cold items (no training events) take the
-    model's text-based blend when the model has some."""
+    is a position of its own (a one-item basket); the model's cold stage (``cold_slots``), when it
+    has an active one, is applied to each block."""
 
     def __init__(self, model, device: str | torch.device | None = None) -> None:
         if device is not None:
@@ -185,8 +185,7 @@ class SequentialScorer:
         self.table = padded_table(self.p)  # built once: encode() would copy the item table per block
         self.max_len = int(getattr(model, "_max_len", model.config.max_len))
         self.width = getattr(model, "_width", None)  # basket-token models: [B, L, width]
-        cold = getattr(model, "_cold", None)
-        self.blend_cold = cold is not None and bool(np.any(cold)) and not bool(np.all(cold))
+        self.cold_stage = cold_stage_of(model)
 
     def tokens(self, histories: PackedHistories) -> np.ndarray:
         flat = histories.last_tokens(self.max_len)
@@ -198,7 +197,7 @@ class SequentialScorer:
 
     def query(self, histories: PackedHistories) -> tuple[torch.Tensor, torch.Tensor]:
         """(q_u, b_u) float32: the score is ``b_u + b_i + <q_u, p_i>`` (for :class:`~.ann.AnnScorer`;
-        not with the cold-item blend, which rewrites dense rows)."""
+        not with a cold stage, which rewrites dense rows)."""
         net = self.model._net
         net.eval()
         with autocast_context(self.device):
@@ -213,8 +212,9 @@ class SequentialScorer:
             q, b_u = net.user_vectors(torch.as_tensor(tokens, device=self.device), self.p, self.table)
             s = q @ self.p.T
         s = s.float() + self.b[None] + b_u.float()[:, None]
-        if self.blend_cold:  # the model's own (CPU, per row) cold-item blend, for identical results
-            s = torch.as_tensor(self.model._blend_cold(s.cpu().numpy(), tokens), device=self.device)
+        if self.cold_stage is not None:  # on the CPU, exactly as the model's served_score_histories
+            s = torch.as_tensor(self.cold_stage.apply(s.cpu().numpy(), history_arrays(histories)),
+                                device=self.device)
         return s
 
 
@@ -228,7 +228,7 @@ class RecommenderScorer:
         self.device = resolve_device(device)
 
     def block(self, histories: PackedHistories) -> torch.Tensor:
-        scores = np.asarray(self.model.score_histories(histories.to_lists()), dtype=np.float32)
+        scores = np.asarray(self.model.served_score_histories(histories.to_lists()), dtype=np.float32)
         return torch.from_numpy(scores).to(self.device)
 
 
@@ -238,7 +238,7 @@ def scorer_for(model, device: str | torch.device = "auto", ann: str = "exact") -
     exact scores on large catalogues; the index is built once per loaded model and kept on it."""
     if getattr(model, "algorithm", "") == "sequential":
         scorer = SequentialScorer(model, device=None if str(device) == "auto" else device)
-        if scorer.blend_cold or resolve_ann(ann, scorer.n_items) == "exact":
+        if scorer.cold_stage is not None or resolve_ann(ann, scorer.n_items) == "exact":
             return scorer
         from .ann import AnnScorer, ItemIndex, item_rows
 
@@ -247,6 +247,18 @@ def scorer_for(model, device: str | torch.device = "auto", ann: str = "exact") -
             index = model._ann_index = ItemIndex(item_rows(scorer))
         return AnnScorer(scorer, index)
     return RecommenderScorer(model)
+
+
+def cold_stage_of(model):
+    """The model's cold stage when it is active (it changes lists), else None."""
+    stage = getattr(model, "cold_stage", None)
+    return stage if stage is not None and stage.active else None
+
+
+def history_arrays(histories: PackedHistories) -> list[np.ndarray]:
+    """Each row's items as an int64 array (the cold stage's input)."""
+    return [histories.indices[histories.indptr[r] : histories.indptr[r + 1]].astype(np.int64)
+            for r in range(len(histories))]
 
 
 @dataclass

@@ -119,7 +119,8 @@ def evaluate_ranks(
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
         users, inverse = np.unique(chunk[:, 0], return_inverse=True)
-        scores = model.score(users).astype(np.float32, copy=True)
+        # the served scores (the model's cold stage applied) when the model has them
+        scores = getattr(model, "served_score", model.score)(users).astype(np.float32, copy=True)
         if task == "buy_again":
             own = np.asarray(seen[users].todense()) > 0
             scores[~own] = -np.inf

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from .cold_slots import ColdSlots, choose_cold_slots
 from .data import Dataset, Split, leave_last_out_split
 from .metrics import evaluate, evaluate_ranks, standard_error
 from .models import ALGORITHMS, BuyAgain, Recommender, calibrate, make_recommender
@@ -150,6 +151,7 @@ def train_and_evaluate(
     evaluate_test: bool = True,
     calibrate_model: bool = True,
     model: Recommender | None = None,
+    cold_slots: bool = True,
 ) -> tuple[Recommender, dict[str, Any], dict[str, float]]:
     """Fit on ``split.train`` (validating on ``split.valid``), evaluate valid and test.
 
@@ -157,6 +159,9 @@ def train_and_evaluate(
     so each test prediction sees every event before the test basket. The returned
     model holds those train+valid histories. Returns (model, metrics, timings).
     ``model``: an already fitted model (from the selection) to evaluate instead of refitting.
+    ``cold_slots`` (with ``item_embeddings``): choose the cold stage on validation
+    (:func:`~.cold_slots.choose_cold_slots`) and attach it when it gives cold items any slot; the
+    test metrics are then those of the served list, and ``metrics["cold_slots"]`` says why.
     """
     params = _with_device(algorithm, params or {}, device)
     timings: dict[str, float] = {}
@@ -173,6 +178,10 @@ def train_and_evaluate(
                         evaluate(model, split.train, split.valid, k=k, now=split.valid_now).items()})
         if calibrate_model:
             calibrate(model, split.valid, seed=getattr(model.config, "seed", 0), now=split.valid_now)
+        if cold_slots and item_embeddings is not None:
+            t1 = time.perf_counter()
+            metrics["cold_slots"] = cold_stage_attach(model, split, item_embeddings)
+            timings["cold_slots_seconds"] = time.perf_counter() - t1
     if evaluate_test and len(split.test):
         model.set_histories(split.train_valid)
         metrics.update({f"test_{key}": v for key, v in
@@ -352,8 +361,6 @@ def fit_recommender(
         final_params = _with_device(algorithm, params, device)
         if algorithm == "sequential":
             final_params["fixed_epochs"] = max(1, int(model.fit_info.get("best_epoch") or 1))
-            if model.fit_info.get("cold_strength") is not None:  # chosen on validation: keep it
-                final_params.setdefault("cold_strength", model.fit_info["cold_strength"])
             metrics["refit_epochs"] = final_params["fixed_epochs"]
         if model.fit_info.get("half_life_days") is not None:  # trending: chosen on validation, keep it
             final_params["half_life_days"] = model.fit_info["half_life_days"]
@@ -362,6 +369,7 @@ def fit_recommender(
         final.fit(dataset, item_embeddings=item_embeddings,
                   progress=_tagged(progress, stage="refit", algorithm=algorithm))
         final.calibration = model.calibration
+        cold_stage_carry(model, final, dataset, item_embeddings)
         model = final
     else:
         model.set_histories(dataset)
@@ -369,6 +377,30 @@ def fit_recommender(
     metrics["refit"] = bool(refit)
     metrics["timings"] = {key: round(v, 3) for key, v in timings.items()}
     return model, metrics
+
+
+def cold_stage_attach(model: Recommender, split: Split, item_embeddings: np.ndarray | None) -> dict | None:
+    """Choose ``model``'s cold stage on validation (:func:`~.cold_slots.choose_cold_slots`, model
+    fit on ``split.train``) and attach it when it gives cold items any slot; returns the JSON
+    report (None without text embeddings: there is no text profile)."""
+    if item_embeddings is None or not len(split.valid):
+        model.set_cold_stage(None)
+        return None
+    model.set_now(split.valid_now)  # popularity-like models: as of each validation basket
+    try:
+        stage, report = choose_cold_slots(model, split.train, split.valid, item_embeddings)
+    finally:
+        model.set_now(None)
+    model.set_cold_stage(stage if stage.config.slots else None, split.train)
+    return report
+
+
+def cold_stage_carry(src: Recommender, dst: Recommender, dataset: Dataset,
+                     item_embeddings: np.ndarray | None) -> None:
+    """Give a refit ``dst`` the cold stage chosen for ``src`` (same configuration, counts and
+    histories of ``dataset``)."""
+    if src.cold_stage is not None and item_embeddings is not None:
+        dst.set_cold_stage(ColdSlots(src.cold_stage.config, item_embeddings, dataset.item_counts()), dataset)
 
 
 def discover_task_metrics(eval_metrics: dict[str, Any], results: list[Candidate], split: Split,

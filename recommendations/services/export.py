@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+import torch
 
 from crm.models import Customer, Item
 
+from ..engine.batch_scoring import top_k_ties_by_index
 from ..engine.models import top_k
 from ..models import ModelVersion, Recommendation
 from ..selectors import model_version_active
@@ -79,16 +81,23 @@ def _discover_rows(version: ModelVersion, *, k: int, exclude_seen: bool) -> Iter
         for b in range(0, len(chunk), 256):
             batch = chunk[b : b + 256]
             seqs = [[index[i] for i, _ in history.recent.get(cid, []) if i in index] for cid in batch]
-            scores = model.score_histories(seqs).astype(np.float32, copy=True)
+            scores = model.served_score_histories(seqs).astype(np.float32, copy=True)
             scores[:, ~available] = -np.inf
             if exclude_seen:  # everything ever touched, not only the model's (truncated) input
                 for row, cid in enumerate(batch):
                     scores[row, [index[i] for i in history.interacted.get(cid, ()) if i in index]] = -np.inf
-            items, values = top_k(scores, min(k, model.n_items))
+            items, values = _top_k_ties_by_index(scores, min(k, model.n_items))
             for row, cid in enumerate(batch):
                 for rank, (idx, value) in enumerate(zip(items[row], values[row]), start=1):
                     if np.isfinite(value):
                         yield external[cid], rank, item_skus[idx], round(float(value), 6)
+
+
+def _top_k_ties_by_index(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k with equal scores ordered by item index, as batch scoring stores them: the exported
+    discover list is the stored one even for models that tie (popularity)."""
+    values, items = top_k_ties_by_index(torch.from_numpy(np.ascontiguousarray(scores)), k)
+    return items.numpy(), values.numpy()
 
 
 def _buy_again_rows(loaded: LoadedBuyAgain, *, k: int) -> Iterator[Row]:

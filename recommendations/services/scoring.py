@@ -26,7 +26,8 @@ from django.conf import settings
 from crm.models import Customer, Feedback, Interaction, Item
 
 from ..conf import recommendations_settings
-from ..engine.batch_scoring import PackedHistories, score_batches, scorer_for
+from ..engine.batch_scoring import PackedHistories, cold_stage_of, history_arrays, score_batches, scorer_for
+from ..engine.cold_slots import history_matrix
 from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
 from ..reasons import buy_again_reason
@@ -162,12 +163,16 @@ def _reasons(
     titles: dict[int, str],
     country: str,
     popular_here: set[int],
+    slot_picks: frozenset[int] = frozenset(),
 ) -> list[str]:
     """One short, true reason per recommended item (model item indices), from one matrix product.
 
-    New items (no training events) are "new, similar to X"; items whose text is close to something
-    the customer interacted with are "because you bought/viewed X"; the rest are popular.
+    New items (no training events) are "new, similar to X"; the cold items the model's cold slots
+    chose for this customer (``slot_picks``: few events, text close to theirs) are "new in store,
+    like X"; items whose text is close to something the customer interacted with are "because you
+    bought/viewed X"; the rest are popular.
     """
+
     strongest: dict[int, str] = {}
     for hist_item, kind in history[-30:]:
         if KIND_STRENGTH.get(kind, 0) >= KIND_STRENGTH.get(strongest.get(hist_item, "view"), 0):
@@ -187,6 +192,9 @@ def _reasons(
             title = titles.get(anchor, "something you viewed")
             if loaded.model._item_pop[idx] == 0:
                 reasons.append(f"new, similar to {title}"[:300])
+                continue
+            if idx in slot_picks:
+                reasons.append(f"new in store, like {title}"[:300])
                 continue
             if similarity >= SIMILAR_ENOUGH:
                 reasons.append(f"because you {KIND_VERBS.get(strongest[anchor], 'viewed')} {title}"[:300])
@@ -239,14 +247,21 @@ def _discover_rows(
         [index[i] for i in rejected.get(cid, set()) | history.done.get(cid, set()) if i in index]
         for cid, _ in todo])
     scorer = scorer_for(model, ann=recommendations_settings().ANN)
+    stage = cold_stage_of(model)
     for scored in score_batches(scorer, packed, min(k, model.n_items), exclude=exclude, allowed=available):
         batch = [todo[r] for r in scored.rows]
+        # the cold items the stage put in each customer's slots (the same choice as the scorer's)
+        picks = np.full((len(batch), 0), -1)
+        if stage is not None and len(batch):
+            hist = history_arrays(packed.slice(int(scored.rows[0]), int(scored.rows[-1]) + 1))
+            picks = stage.choose(hist, history_matrix(hist, model.n_items))[0]
         top_items, top_scores = scored.items, scored.scores
         probabilities = model.probability(top_scores)
         for row, (cid, country) in enumerate(batch):
             finite = np.isfinite(top_scores[row])
             items, values, probs = top_items[row][finite], top_scores[row][finite], probabilities[row][finite]
-            reasons = _reasons(items, histories.get(cid, []), loaded, titles, country, popular.get(country, set()))
+            reasons = _reasons(items, histories.get(cid, []), loaded, titles, country, popular.get(country, set()),
+                               frozenset(int(i) for i in picks[row] if i >= 0))
             rows.extend(
                 Recommendation(
                     model_version=version,

@@ -40,7 +40,14 @@ from ..engine.device import resolve_device
 from ..engine.metrics import evaluate
 from ..engine.models import ALGORITHMS, BUY_AGAIN_DIR, Recommender, calibrate, make_recommender
 from ..engine.tasks import LIST_BUY_AGAIN, LIST_DISCOVER
-from ..engine.train import discover_task_metrics, fit_buy_again, select_best, selection_report
+from ..engine.train import (
+    cold_stage_attach,
+    cold_stage_carry,
+    discover_task_metrics,
+    fit_buy_again,
+    select_best,
+    selection_report,
+)
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
 from .embedding import item_embedding_matrix, item_embeddings_refresh
@@ -148,8 +155,12 @@ def dataset_from_crm(*, with_embeddings: bool = True) -> CrmDataset:
     return CrmDataset(dataset, split, item_ids, report.as_dict(), embeddings, stats)
 
 
+def _embeddings(data: CrmDataset) -> np.ndarray | None:
+    return data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+
+
 def _fit(algorithm: str, params: dict, data: CrmDataset, progress: Callable[[dict], None] | None) -> Recommender:
-    embeddings = data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+    embeddings = _embeddings(data)
     if algorithm in distributed.ALGORITHMS:
         processes = distributed.processes_resolve(recommendations_settings().TRAIN_PROCESSES)
         if processes > 1:
@@ -377,6 +388,7 @@ def _active_test_metrics(run: TrainingRun, data: CrmDataset, challenger: str, pa
     except (ValueError, TypeError) as exc:  # an algorithm or parameter that no longer exists
         _log(run, f"could not refit the active version: {exc}")
         return None
+    cold_stage_attach(model, data.split, _embeddings(data))  # measured as it would be served
     return {"version": active.pk, "algorithm": active.algorithm, **_test_metrics(model, data)}
 
 
@@ -450,6 +462,12 @@ def _train(run: TrainingRun) -> ModelVersion:
 
     calibration = calibrate(model, data.split.valid, now=data.split.valid_now)  # histories: split.train here
     _log(run, f"calibrated probabilities on validation: a={calibration[0]:.3f} b={calibration[1]:.3f}")
+    clock = time.perf_counter()
+    cold_slots = cold_stage_attach(model, data.split, _embeddings(data))
+    timings["cold_slots_seconds"] = round(time.perf_counter() - clock, 2)
+    if cold_slots is not None:
+        _log(run, f"cold slots chosen on validation: {cold_slots['chosen']['slots']} "
+                  f"(min cosine {cold_slots['chosen']['min_cosine']}) in {timings['cold_slots_seconds']}s")
     test = _test_metrics(model, data)
     active = _active_test_metrics(run, data, name, params)
     run.promoted = active is None or test[PRIMARY_METRIC] >= active[PRIMARY_METRIC]
@@ -482,9 +500,10 @@ def _train(run: TrainingRun) -> ModelVersion:
         # out): EASE's exported list 0.0186 NDCG@10 from split.train weights vs 0.0194 refit on all.
         clock = time.perf_counter()
         refit = make_recommender(name, dict(params))
-        embeddings = data.embeddings if data.embeddings is not None and data.embeddings.any() else None
+        embeddings = _embeddings(data)
         refit.fit(data.dataset, item_embeddings=embeddings)
         refit.calibration = model.calibration
+        cold_stage_carry(model, refit, data.dataset, embeddings)
         model = refit
         timings["refit_seconds"] = round(time.perf_counter() - clock, 2)
         _log(run, f"refit {name} on every event ({timings['refit_seconds']}s)")
@@ -501,6 +520,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             "active_test": active,
             "protocol": "leave-last-basket-out, full ranking",
             "tasks": {LIST_DISCOVER: discover, LIST_BUY_AGAIN: buy_again_metrics},
+            "cold_slots": cold_slots,
         },
         device=str(resolve_device(recommendations_settings().DEVICE)),
         timings=timings,

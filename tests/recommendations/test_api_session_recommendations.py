@@ -33,10 +33,11 @@ def test_recent_items_get_items_of_the_same_taste_never_the_ones_seen(reader, se
     assert body["model_version"] is not None and body["ignored"] == []
     assert [r["rank"] for r in results] == list(range(1, len(results) + 1)) and 0 < len(results) <= 5
     assert not {r["sku"] for r in results} & set(seen)
-    # then the ranking is the active model's own: top-k of score_histories, seen/unavailable excluded
+    # then the ranking is the active model's own: top-k of its served scores (cold slots applied),
+    # seen/unavailable excluded
     version = loaded_version(model_version_active())
     index = {sku: version.item_index[pk] for sku, pk in Item.objects.values_list("sku", "id")}
-    scores = version.model.score_histories([[index[s] for s in seen]])[0]
+    scores = version.model.served_score_histories([[index[s] for s in seen]])[0]
     scores[[index[s] for s in seen]] = -np.inf
     expected_ids = [int(version.item_ids[i]) for i in np.argsort(-scores, kind="stable")[:5]]
     assert [r["sku"] for r in results] == [Item.objects.get(pk=i).sku for i in expected_ids]

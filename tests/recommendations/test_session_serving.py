@@ -35,11 +35,11 @@ def served(request, shop):  # noqa: F811
 
 
 def _expected(seen: list[str], k: int, *, category: str | None, in_stock: bool) -> list[str]:
-    """The reference: the model's own scores for the history, with seen, unavailable and
+    """The reference: the model's served scores (its cold stage applied) for the history, with seen, unavailable and
     out-of-category items removed, best first, ties by item index."""
     version = loaded_version(model_version_active())
     index = {sku: version.item_index[pk] for sku, pk in Item.objects.values_list("sku", "id")}
-    scores = version.model.score_histories([[index[s] for s in seen]])[0].astype(np.float32)
+    scores = version.model.served_score_histories([[index[s] for s in seen]])[0].astype(np.float32)
     blocked = set(seen)
     for item in Item.objects.all():
         unavailable = in_stock and not (item.active and item.in_stock)

@@ -12,6 +12,10 @@ few methods below (after implicit's ``RecommenderBase``).
   retraining, e.g. train+valid before scoring the test split).
 - ``score_histories(histories)`` scores customers unknown at fit time.
 - ``recommend`` is implemented once here: score, mask seen items, top-k.
+- ``cold_stage`` (optional, :mod:`..cold_slots`): a few places of the served list for cold items,
+  chosen on validation; ``served_score`` / ``served_score_histories`` are the scores with it
+  applied, and every path that serves or measures a list (metrics, batch scoring, export, the
+  session endpoint) uses them, so the list measured is the list served.
 - ``save``/``load`` write ``config.json`` + ``arrays.npz`` (``allow_pickle=False``)
   and, for torch models, a ``state_dict`` read with ``weights_only=True``. Never pickle.
 """
@@ -23,13 +27,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
 from .calibration import apply_platt
+
+if TYPE_CHECKING:
+    from ..cold_slots import ColdSlots
 
 FORMAT_VERSION = 1
 Progress = Callable[[dict], None]
@@ -69,6 +76,7 @@ class Recommender(ABC):
     # Scores at or below this are placeholders for items the model does not cover (they rank below
     # every covered item); calibration leaves them out. None: every score is a real one.
     score_floor: ClassVar[float | None] = None
+    cold_stage: ColdSlots | None = None  # set per instance by set_cold_stage
 
     def __init__(self, config: Any = None, **params: Any) -> None:
         if config is None:
@@ -89,6 +97,8 @@ class Recommender(ABC):
         self.fit_info: dict[str, Any] = {}
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._item_pop = np.zeros(0, dtype=np.float32)
+        self.cold_stage: ColdSlots | None = None
+        self._stage_hist: list[np.ndarray] = []
 
     # ----------------------------------------------------------------- fitting
     def fit(
@@ -127,6 +137,21 @@ class Recommender(ABC):
             raise ValueError("set_histories needs a dataset with the model's index spaces.")
         self._seen = ds.csr(binary=True)
         self._set_histories(ds)
+        if self.cold_stage is not None:
+            self._set_stage_histories(ds)
+
+    def set_cold_stage(self, stage: ColdSlots | None, ds: Dataset | None = None) -> None:
+        """Serve with ``stage`` (None: without); ``ds``: the histories it reads (same as the
+        model's), and whose counts decide which items are cold."""
+        self.cold_stage = stage
+        if stage is not None and ds is not None:
+            self._set_stage_histories(ds)
+
+    def _set_stage_histories(self, ds: Dataset) -> None:
+        stage = self.cold_stage
+        assert stage is not None
+        self.cold_stage = stage.with_counts(ds.item_counts())
+        self._stage_hist = [recent_distinct(h, stage.config.n_recent) for h in ds.sequences()]
 
     def _set_histories(self, ds: Dataset) -> None:
         """Hook for models whose scores depend on histories."""
@@ -148,6 +173,21 @@ class Recommender(ABC):
         oldest first). Default: popularity; models that can use histories override."""
         return np.tile(self._item_pop, (len(histories), 1)).astype(np.float32)
 
+    def served_score(self, user_idx: np.ndarray) -> np.ndarray:
+        """``score`` with the cold stage applied (the scores the served list is made of)."""
+        scores = self.score(user_idx)
+        if self.cold_stage is None or not self.cold_stage.active:
+            return scores
+        user_idx = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
+        return self.cold_stage.apply(scores, [self._stage_hist[u] for u in user_idx], self._seen[user_idx])
+
+    def served_score_histories(self, histories: list[list[int]]) -> np.ndarray:
+        """``score_histories`` with the cold stage applied (a history's items are never served)."""
+        scores = self.score_histories(histories)
+        if self.cold_stage is None or not self.cold_stage.active:
+            return scores
+        return self.cold_stage.apply(scores, [np.asarray(h, np.int64) for h in histories])
+
     def probability(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated probability for raw scores, ``sigmoid(a*s + b)`` (default a=1, b=0)."""
         a, b = self.calibration
@@ -161,7 +201,7 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items per user: (items int64 [n, k], raw scores float32 [n, k])."""
         user_idx = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
-        scores = self.score(user_idx).astype(np.float32, copy=True)
+        scores = self.served_score(user_idx).astype(np.float32, copy=True)
         if exclude_seen:
             seen = self.seen_mask_rows(user_idx).tocoo()
             scores[seen.row, seen.col] = -np.inf
@@ -184,6 +224,9 @@ class Recommender(ABC):
             self.user_keys[row] = ""
         self._seen = clear_rows(self._seen, rows)
         self._forget_user_rows(rows)
+        for row in rows:
+            if row < len(self._stage_hist):
+                self._stage_hist[row] = np.zeros(0, np.int64)
         return len(rows)
 
     def _forget_user_rows(self, rows: np.ndarray) -> None:
@@ -219,6 +262,7 @@ class Recommender(ABC):
             "item_keys": self.item_keys,
             "calibration": list(self.calibration),
             "fit_info": _jsonable(self.fit_info),
+            "cold_slots": None if self.cold_stage is None else self.cold_stage.to_json(),
         }
         (path / "config.json").write_text(json.dumps(config, indent=1))
         arrays = {
@@ -228,6 +272,12 @@ class Recommender(ABC):
             "seen_indices": self._seen.indices,
         }
         arrays.update({f"m_{k}": v for k, v in self._get_arrays().items()})
+        if self.cold_stage is not None:
+            arrays.update(self.cold_stage.to_arrays())
+            lengths = np.fromiter((len(h) for h in self._stage_hist), np.int64, len(self._stage_hist))
+            arrays["cold_slots_indptr"] = np.concatenate([[0], np.cumsum(lengths)])
+            arrays["cold_slots_indices"] = (np.concatenate(self._stage_hist).astype(np.int64)
+                                            if lengths.sum() else np.zeros(0, np.int64))
         np.savez(path / "arrays.npz", **arrays)
         self._save_extra(path)
         return path
@@ -238,7 +288,8 @@ class Recommender(ABC):
         config = json.loads((path / "config.json").read_text())
         if config["algorithm"] != cls.algorithm:
             raise ValueError(f"{path} holds a {config['algorithm']!r} model, not {cls.algorithm!r}.")
-        model = cls(cls.config_cls(**config["params"]))
+        known = {f.name for f in fields(cls.config_cls)}  # older artefacts may carry retired params
+        model = cls(cls.config_cls(**{k: v for k, v in config["params"].items() if k in known}))
         model.n_items, model.n_users = int(config["n_items"]), int(config["n_users"])
         model.item_keys = list(config["item_keys"])
         model.calibration = tuple(config["calibration"])  # type: ignore[assignment]
@@ -253,8 +304,22 @@ class Recommender(ABC):
             shape=(model.n_users, model.n_items),
         )
         model._set_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m_")})
+        if config.get("cold_slots") is not None:
+            from ..cold_slots import ColdSlots
+
+            model.cold_stage = ColdSlots.from_saved(config["cold_slots"], arrays)
+            ptr, idx = arrays["cold_slots_indptr"], arrays["cold_slots_indices"]
+            model._stage_hist = [idx[ptr[r] : ptr[r + 1]] for r in range(len(ptr) - 1)]
         model._load_extra(path)
         return model
+
+
+def recent_distinct(history: np.ndarray, n: int) -> np.ndarray:
+    """The latest ``n`` distinct items of a history (oldest first in, oldest first out): all the
+    text profile reads, so storing only these keeps saved and fitted stages identical."""
+    h = np.asarray(history, np.int64)[::-1]
+    _, first = np.unique(h, return_index=True)
+    return h[np.sort(first)][:n][::-1].copy()
 
 
 def clear_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:

@@ -64,17 +64,6 @@ class SequentialConfig:
     max_basket_items: int = 16  # items pooled per basket position (a random subset of larger ones)
     max_targets: int = 8  # target items per position (a random subset of larger next baskets)
     new_items_only: bool = True  # targets = next basket's items new to the customer (discover)
-    # Cold items (fewer than cold_threshold training events) are placed by the text-only profile:
-    # a cold item at place t of the customer's text-only list (unseen items) goes to about place
-    # t / w of the served list, warm items keeping the model's order. The strength w is chosen on validation
-    # among cold_strengths (0 = off): the largest whose NDCG@10 is not below the best strength's
-    # by more than cold_max_drop_se paired standard errors. Needs text embeddings.
-    cold_blend: bool = True
-    cold_threshold: int = 5
-    text_history: int = 20
-    cold_strengths: tuple[float, ...] = (0.0, 0.25, 1.0)
-    cold_max_drop_se: float = 1.0
-    cold_strength: float | None = None  # fixed (e.g. a refit without validation); None: chosen
     n_layers: int = 2
     n_heads: int = 2
     dropout: float = 0.2
@@ -337,9 +326,6 @@ class Sequential(Recommender):
         self._net = net.to(self.device)
         self._table = None
         self._hist = _pad_histories(seqs, self._max_len, self._width)
-        self._cold = (train.item_counts() < cfg.cold_threshold) if text is not None and cfg.cold_blend else None
-        # early stopping judges the model's own scores: the cold placement is chosen afterwards
-        self._cold_strength = 0.0
 
         inputs, targets = _chunks(seqs, self._max_len, self._width, cfg.max_targets, cfg.new_items_only, rng)
         prep_seconds = time.perf_counter() - prep_started
@@ -416,8 +402,6 @@ class Sequential(Recommender):
         hooks.finish(net)
         net.eval()
         self._table = None
-        self._cold_strength = 1.0 if cfg.cold_strength is None else float(cfg.cold_strength)
-        blend_info = self._check_cold_blend(train, eval_targets if hooks.is_main else None)
         n_ep = max(len(history), 1)
         self.fit_info = {"best_epoch": best[1], "best_valid_ndcg": best[0] if best[0] >= 0 else None,
                          "epochs_run": len(history), "text_dim": self._text_dim,
@@ -427,43 +411,7 @@ class Sequential(Recommender):
                          "seconds_per_epoch_steps": round(step_seconds / n_ep, 2),
                          "seconds_per_epoch_validation": round(eval_seconds / n_ep, 2),
                          "n_chunks": int(len(inputs)), "positions": int((inputs[:, :, 0] > 0).sum()),
-                         "sampled_softmax": bool(sampled), "device": str(self.device), **blend_info}
-
-    def _check_cold_blend(self, train: Dataset, eval_targets: np.ndarray | None) -> dict:
-        """Choose the cold-item strength on validation (see ``SequentialConfig.cold_strengths``).
-
-        Where the text says little about what is bought next (e.g. near-duplicate product
-        variants) placing cold items by text displaces good warm ones, so the strength is the
-        largest one whose validation NDCG@10 is within ``cold_max_drop_se`` standard errors of the
-        PAIRED per-target difference (clustered by customer) of the best strength's: cold items
-        get as much room as the lists can give them without a measurable loss."""
-        from ..metrics import evaluate_ranks, standard_error
-
-        cfg = self.config
-        if (self._cold is None or eval_targets is None or not len(eval_targets)
-                or cfg.cold_strength is not None):
-            if self._cold_strength <= 0:
-                self._cold = None
-            return {"cold_blend": self._cold is not None, "cold_strength": self._cold_strength}
-        k = 10
-        rows: dict[float, tuple[dict, np.ndarray]] = {}
-        for w in sorted({float(x) for x in cfg.cold_strengths} | {0.0}):
-            self._cold_strength = w
-            m, ranks = evaluate_ranks(self, train, eval_targets, k=k, with_coverage=False)
-            rows[w] = (m, np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0))
-        best = max(rows, key=lambda w: (rows[w][0]["ndcg@10"], -w))
-        users = eval_targets[:, 0]
-        chosen = best
-        for w in sorted(rows):
-            diff = rows[w][1] - rows[best][1]
-            if w > chosen and diff.mean() >= -cfg.cold_max_drop_se * standard_error(diff, users):
-                chosen = w
-        self._cold_strength = chosen
-        if chosen == 0.0:
-            self._cold = None
-        return {"cold_blend": chosen > 0, "cold_strength": chosen,
-                "cold_strengths_valid": {str(w): {"ndcg@10": m["ndcg@10"], "cold_hr@10": m["cold_hr@10"]}
-                                         for w, (m, _) in rows.items()}}
+                         "sampled_softmax": bool(sampled), "device": str(self.device)}
 
     def _loss(self, net: SequentialNet, seq: torch.Tensor, tgt: torch.Tensor,
               softmax_mask: torch.Tensor, sampled: bool, warm_items: torch.Tensor) -> torch.Tensor:
@@ -532,96 +480,19 @@ class Sequential(Recommender):
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
         tokens = self._hist[np.atleast_1d(np.asarray(user_idx, dtype=np.int64))]
-        return self._blend_cold(self._score_tokens(tokens), tokens)
-
-    @torch.no_grad()
-    def _blend_cold(self, scores: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Cold items placed by the customer's text profile among the warm items.
-
-        Per customer: the profile is the mean text vector of their latest ``text_history`` items;
-        a cold item at place ``t`` (0 = first) of the text-only list of items they have NOT bought
-        (cosine, then popularity, then index) goes to about place ``t / w`` of the served list
-        (``w`` = the chosen strength; 1 = where the text-only list has it, never above the model's
-        first item), i.e. just below that many unseen warm items in the model's order. Cold
-        items in one gap are spread strictly inside it in text order, so no two items tie (ties
-        would count against a target, and ``top_k`` would pick arbitrarily among them: the
-        measured list must be the served one). Warm items keep the model's scores."""
-        cold = getattr(self, "_cold", None)
-        w = float(getattr(self, "_cold_strength", 1.0))
-        if cold is None or w <= 0 or not cold.any() or cold.all():
-            return scores
-        dev = torch.device("cpu")
-        text = self._net.text.float().to(dev)
-        unit = text / text.norm(dim=1, keepdim=True).clamp(min=1e-9)
-        flat = tokens.reshape(len(tokens), -1)
-        n = len(tokens)
-        prof = torch.zeros(n, unit.shape[1])
-        seen = torch.zeros(n, self.n_items, dtype=torch.bool)
-        for r, row in enumerate(flat):
-            h = row[row > 0][::-1] - 1
-            if len(h):
-                h = torch.from_numpy(h.astype(np.int64))
-                prof[r] = unit[h[: self.config.text_history]].mean(0)
-                seen[r, h] = True
-        cold_t = torch.from_numpy(np.asarray(cold, bool))
-        s = torch.from_numpy(np.asarray(scores, np.float32))
-        cos = prof @ unit.T
-        warm_seen = seen[:, ~cold_t]
-        warm_cos = cos[:, ~cold_t].masked_fill(warm_seen, -np.inf)
-        n_warm = warm_cos.shape[1]
-        # the cold items in order of popularity (then index): the last tie-breaker, same for everyone
-        pop_order = torch.from_numpy(np.argsort(-self._item_pop[cold], kind="stable"))
-        cold_cos, cold_s = cos[:, cold_t][:, pop_order], s[:, cold_t][:, pop_order]
-        # the cold items in the text-only list's order (cosine desc, then popularity, then index;
-        # bought ones last: never served); rho = a cold item's position among the cold items
-        cold_cos = cold_cos.masked_fill(seen[:, cold_t][:, pop_order], -np.inf)
-        order = torch.sort(-cold_cos, dim=1, stable=True).indices
-        c_sorted = torch.gather(cold_cos, 1, order).contiguous()
-        # t = r + rho: its place in the text-only list (r = unseen warm items with a higher cosine);
-        # it goes to place t / w of the served list: just below `gap` unseen warm items
-        r = n_warm - torch.searchsorted(torch.sort(warm_cos, dim=1).values, c_sorted, right=True)
-        rho = torch.arange(r.shape[1]).expand_as(r)
-        gap = torch.floor((r + rho).to(torch.float64) / w).to(torch.int64) - rho
-        gap = torch.cummax(gap, dim=1).values.clamp(min=1)
-        s_desc = torch.sort(s[:, ~cold_t].masked_fill(warm_seen, -np.inf), dim=1, descending=True).values
-        n_unseen = torch.isfinite(s_desc).sum(1, keepdim=True).clamp(min=1)
-        gap = torch.minimum(gap, n_unseen)
-        hi = torch.gather(s_desc, 1, gap - 1).to(torch.float64)
-        lo = torch.gather(s_desc, 1, gap.clamp(max=n_warm - 1)).to(torch.float64)
-        lo = torch.where((gap >= n_unseen) | ~torch.isfinite(lo), hi - 1.0, lo)
-        # cold items of one gap: spread strictly inside it, in text order
-        pos = rho
-        new = torch.ones_like(gap, dtype=torch.bool)
-        new[:, 1:] = gap[:, 1:] != gap[:, :-1]
-        start = torch.cummax(torch.where(new, pos, torch.zeros_like(pos)), dim=1).values
-        last = torch.ones_like(new)
-        last[:, :-1] = new[:, 1:]
-        end = torch.flip(torch.cummin(torch.flip(torch.where(last, pos, torch.full_like(pos, gap.shape[1])), [1]),
-                                      dim=1).values, [1])
-        frac = (pos - start + 1).to(torch.float64) / (end - start + 2).to(torch.float64)
-        placed_sorted = hi - frac * (hi - lo)
-        placed = torch.empty_like(placed_sorted)
-        placed.scatter_(1, order, placed_sorted)  # back to popularity order...
-        placed_cold = torch.empty_like(placed)
-        placed_cold[:, pop_order] = placed  # ...and to catalogue order
-        placed = placed_cold
-        cold_s = s[:, cold_t]
-        ok = (prof.abs().sum(1) > 0)[:, None] & torch.isfinite(placed)  # a profile and an unseen warm item
-        out = s.clone()
-        out[:, cold_t] = torch.where(ok, placed, cold_s.to(torch.float64)).to(torch.float32)
-        return out.numpy()
+        return self._score_tokens(tokens)
 
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
         """Untimed histories (item indices, oldest first): each item is a basket of its own."""
         seqs = [[np.array([i]) for i in h] for h in histories]
         tokens = _pad_histories(seqs, self._max_len, self._width)
-        return self._blend_cold(self._score_tokens(tokens), tokens)
+        return self._score_tokens(tokens)
 
     def score_basket_histories(self, histories: list[list[list[int]]]) -> np.ndarray:
         """Histories as baskets (lists of item indices), oldest basket first."""
         seqs = [_units([np.asarray(b, np.int64) for b in h], not self.config.baskets) for h in histories]
         tokens = _pad_histories(seqs, self._max_len, self._width)
-        return self._blend_cold(self._score_tokens(tokens), tokens)
+        return self._score_tokens(tokens)
 
     def to(self, device: str | torch.device) -> Sequential:
         """Move the network to ``device`` (resolved like everywhere else) for scoring."""
@@ -632,16 +503,10 @@ class Sequential(Recommender):
 
     # ---------------------------------------------------------- persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        cold = getattr(self, "_cold", None)
-        return {"hist": self._hist, "cold": np.zeros(0, bool) if cold is None else cold,
-                "cold_strength": np.array([getattr(self, "_cold_strength", 1.0)], np.float64)}
+        return {"hist": self._hist}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._hist = arrays["hist"]
-        cold = arrays.get("cold")
-        self._cold = cold if cold is not None and len(cold) else None
-        strength = arrays.get("cold_strength")  # absent in older artefacts: the old placement
-        self._cold_strength = float(strength[0]) if strength is not None and len(strength) else 1.0
 
     def _save_extra(self, path: Path) -> None:
         torch.save({k: v.detach().cpu() for k, v in self._net.state_dict().items()}, path / "model.pt")

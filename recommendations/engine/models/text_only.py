@@ -2,7 +2,7 @@
 
 Why: it is the yardstick for cold items (products with few or no purchases), which only the
 text path can reach; the flagship must hit cold targets at least as often as this does. The
-same profile is what the flagship blends in for cold items (see ``Sequential``).
+same profile ranks the cold items that the cold slots (``engine.cold_slots``) serve.
 
 Ties: products that share their text (the flavours or variants of one product line: on
 completejourney 63% of the products share their text exactly with another one) get exactly the

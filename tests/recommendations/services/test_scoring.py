@@ -39,7 +39,7 @@ def test_stored_lists_follow_business_rules(served, shop):
     assert all(0.0 <= r.probability <= 1.0 for r in rows)
     # the next coffee item is the top pick of a coffee customer, explained by what they bought
     assert rows[0].item.category == "coffee"
-    assert rows[0].reason.startswith(("because you bought", "new, similar to", "popular"))
+    assert rows[0].reason.startswith(("because you bought", "new, similar to", "new in store, like", "popular"))
 
 
 def test_serving_filters_and_rules(served, shop):

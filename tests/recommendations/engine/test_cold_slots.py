@@ -1,0 +1,134 @@
+"""The cold stage (``engine.cold_slots``): a few places of the served list for cold items.
+
+On the variant shop (see ``test_cold_items``) popularity never serves a cold item; the stage gives
+the bottom places of the top 10 to the text-only list's best unbought cold items, chosen on
+validation, and every serving path (evaluation, saved model, batch scorer, export) serves the
+same list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommendations.engine.batch_scoring import PackedHistories, score_batches, scorer_for
+from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, choose_cold_slots
+from recommendations.engine.data import build_dataset, leave_last_out_split
+from recommendations.engine.metrics import evaluate
+from recommendations.engine.models import load_recommender, make_recommender
+from recommendations.engine.models.text_only import TextOnly
+from recommendations.engine.synthetic import planted_clusters
+from recommendations.engine.train import cold_stage_attach, fit_recommender
+
+from .conftest import FAST_SEQUENTIAL
+from .test_cold_items import variant_shop
+
+
+@pytest.fixture(scope="module")
+def shop():
+    events, keys, _, emb = variant_shop()
+    ds, _ = build_dataset(events, item_keys=keys)
+    return ds, leave_last_out_split(ds), emb
+
+
+def test_cold_slots_serve_text_only_cold_picks_below_the_model_list(shop):
+    # given: popularity, which serves no cold item
+    _, split, emb = shop
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    users = np.unique(split.valid[:, 0])[:30]
+    base_items, base_scores = model.recommend(users, k=10)
+    text = TextOnly().fit(split.train, item_embeddings=emb)
+    text_scores = text.score(users)
+    # when
+    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=3), emb, split.train.item_counts()), split.train)
+    items, scores = model.recommend(users, k=10)
+    # then: the text-only list's first 3 unbought cold items, in its order, and the rest of the
+    # model's list in its order; they take its last 3 places unless the model ties across that
+    # boundary (popularity does), when they go just above the tie
+    cold = split.train.item_counts() < 5
+    seen = split.train.csr(binary=True)
+    untied = 0
+    for r, u in enumerate(users):
+        row = np.where(cold & (np.asarray(seen[u].todense()).ravel() == 0), text_scores[r], -np.inf)
+        picks = np.argsort(-row, kind="stable")[:3]
+        is_pick = np.isin(items[r], picks)
+        np.testing.assert_array_equal(items[r][is_pick], picks)
+        kept = [v for i, v in zip(base_items[r], base_scores[r], strict=True) if i not in picks][:7]
+        np.testing.assert_array_equal(scores[r][~is_pick], kept)  # the model's values (ties: any order)
+        # the picks tie with nothing (top_k would break such ties arbitrarily)
+        assert (np.diff(scores[r][is_pick]) < 0).all() and not np.isin(scores[r][is_pick], kept).any()
+        if base_scores[r, 6] > base_scores[r, 7] and not np.isin(base_items[r, :7], picks).any():
+            untied += 1
+            np.testing.assert_array_equal(items[r, 7:], picks)
+    assert untied > 0
+
+
+def test_served_list_hits_cold_targets_the_model_alone_never_reaches(shop):
+    # given
+    _, split, emb = shop
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    model.set_histories(split.train_valid)
+    before = evaluate(model, split.train_valid, split.test, k=10)
+    model.set_histories(split.train)
+    # when: the stage chosen on validation
+    report = cold_stage_attach(model, split, emb)
+    model.set_histories(split.train_valid)
+    after = evaluate(model, split.train_valid, split.test, k=10)
+    # then
+    assert before["cold_hr@10"] == 0.0
+    assert report["chosen"]["slots"] > 0
+    assert after["cold_hr@10"] > 0.1
+    assert after["ndcg@10"] >= before["ndcg@10"] - 2 * before["ndcg@10_se"]
+
+
+def test_validation_rule_gives_no_slot_when_cold_items_are_never_bought():
+    # given: cold catalogue items with text that nobody ever buys
+    data = planted_clusters(n_users=200, n_clusters=4, items_per_cluster=15, n_cold_per_cluster=4, seed=1)
+    ds, _ = build_dataset(data.events, item_keys=data.item_keys)
+    split = leave_last_out_split(ds)
+    emb = np.zeros((ds.n_items, 6), np.float32)
+    emb[np.arange(ds.n_items), data.item_cluster] = 1.0
+    model = make_recommender("ease").fit(split.train)
+    # when
+    stage, report = choose_cold_slots(model, split.train, split.valid, emb)
+    # then
+    assert stage.config.slots == 0
+    assert all(not row["ok"] for row in report["valid"][1:])
+    assert any(row["served_per_list"] > 0 for row in report["valid"][1:])  # it did try them
+
+
+@pytest.mark.parametrize("algorithm", ["popularity", "sequential"])
+def test_saved_model_batch_scorer_and_export_serve_the_engines_list(shop, algorithm, tmp_path):
+    # given
+    ds, split, emb = shop
+    params = {**FAST_SEQUENTIAL, "max_epochs": 2} if algorithm == "sequential" else {}
+    model = make_recommender(algorithm, params).fit(split.train, item_embeddings=emb, valid=split.valid)
+    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=2), emb, split.train.item_counts()), split.train)
+    histories = [h.tolist() for h in split.train.sequences()[:40]]
+    # when
+    loaded = load_recommender(model.save(tmp_path / "m"))
+    direct = model.served_score_histories(histories)
+    packed = PackedHistories.from_lists(histories)
+    batch = next(score_batches(scorer_for(loaded, device="cpu"), packed, 10, exclude=packed))
+    # then: the saved stage is the fitted one, and the batch scorer's list is the engine's
+    assert loaded.cold_stage is not None and loaded.cold_stage.config == model.cold_stage.config
+    np.testing.assert_allclose(loaded.served_score_histories(histories), direct, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(loaded.served_score(np.arange(40)), model.served_score(np.arange(40)),
+                               rtol=1e-5, atol=1e-5)
+    for r, h in enumerate(histories):
+        row = direct[r].copy()
+        row[h] = -np.inf
+        expected = np.argsort(-row, kind="stable")[:10]
+        np.testing.assert_array_equal(batch.items[r], expected)
+    cold = split.train.item_counts() < 5
+    assert cold[batch.items[:, 8:]].mean() > 0.9  # the two cold slots are served
+
+
+def test_fit_recommender_keeps_the_validated_stage_through_the_refit(shop):
+    ds, _, emb = shop
+    model, metrics = fit_recommender("popularity", ds, item_embeddings=emb)
+    chosen = metrics["cold_slots"]["chosen"]
+    assert chosen["slots"] > 0
+    assert model.cold_stage is not None and model.cold_stage.config.slots == chosen["slots"]
+    assert metrics["test_cold_hr@10"] > 0
+    assert (model.cold_stage.item_pop == ds.item_counts()).all()  # cold = few events in ALL the data
