@@ -156,3 +156,16 @@ def test_chosen_cold_strength_is_reported_saved_and_kept_by_a_fixed_refit(shop, 
     off = make_recommender("sequential", {**FAST_SEQUENTIAL, "fixed_epochs": 1, "cold_strength": 0.0}).fit(
         split.train, item_embeddings=emb)
     assert off._cold is None and not off.fit_info["cold_blend"]
+
+
+def test_a_fit_out_of_time_skips_the_cold_strengths_it_cannot_afford(shop):
+    """The time cap covers the cold-strength check too: past it, the blended strengths are not
+    measured and the model keeps its own order (strength 0), saying which were skipped."""
+    split, _, emb = shop
+    model = make_recommender("sequential", {**FAST_SEQUENTIAL, "max_train_seconds": 1e-9}).fit(
+        split.train, item_embeddings=emb, valid=split.valid)
+    info = model.fit_info
+    assert info["epochs_run"] == 1
+    assert info["cold_strengths_skipped"] == [0.25, 1.0]
+    assert set(info["cold_strengths_valid"]) == {"0.0"}
+    assert info["cold_strength"] == 0.0 and model._cold is None
