@@ -95,6 +95,8 @@ class SequentialConfig:
     full_softmax_max_items: int = 4096  # above: sampled softmax (full is O(n_items) per position)
     n_negatives: int = 1024  # shared uniform negatives when the softmax is sampled
     max_eval_users: int = 5000  # validation users scored per epoch (a fixed random subset)
+    # wall-clock cap of the whole fit (preparation, epochs, validation, cold-strength check) and the
+    # caller's validation pass over ``valid`` after it; the best epoch seen so far is kept
     max_train_seconds: float | None = None
     fixed_epochs: int | None = None  # train exactly this many epochs (refits without valid)
     device: str = "auto"
