@@ -483,7 +483,13 @@ class Sequential(Recommender):
         rows: dict[float, tuple[dict, np.ndarray]] = {}
         skipped: list[float] = []
         cost = BLEND_PASS_COST * plain_pass  # the first blended pass, estimated; then as measured
-        for w in sorted({float(x) for x in cfg.cold_strengths} | {0.0}):
+        strengths = sorted({float(x) for x in cfg.cold_strengths} | {0.0})
+        if deadline is not None and time.perf_counter() + plain_pass + cost > deadline:
+            # not even strength 0 and one placement can be compared: the model keeps its own order
+            self._cold_strength, self._cold = 0.0, None
+            return {"cold_blend": False, "cold_strength": 0.0, "cold_strengths_valid": {},
+                    "cold_strengths_skipped": [w for w in strengths if w > 0]}
+        for w in strengths:
             if w > 0 and deadline is not None and time.perf_counter() + cost > deadline:
                 skipped.append(w)  # out of the fit's time: choose among the strengths measured
                 continue

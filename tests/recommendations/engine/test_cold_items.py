@@ -167,5 +167,5 @@ def test_a_fit_out_of_time_skips_the_cold_strengths_it_cannot_afford(shop):
     info = model.fit_info
     assert info["epochs_run"] == 1
     assert info["cold_strengths_skipped"] == [0.25, 1.0]
-    assert set(info["cold_strengths_valid"]) == {"0.0"}
+    assert info["cold_strengths_valid"] == {}  # nothing to compare strength 0 with: not measured either
     assert info["cold_strength"] == 0.0 and model._cold is None
