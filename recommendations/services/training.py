@@ -111,8 +111,8 @@ SCORING_PASS_FACTOR = 4.0
 
 
 def reserve_seconds(eval_seconds: float, n_customers: int, n_valid_customers: int, refit_seconds: float = 0.0) -> float:
-    """Seconds the run still needs after its last candidate's fit: that candidate's validation pass,
-    calibration and the test pass, scoring every customer (a validation pass scores
+    """Seconds the run still needs after its last candidate's fit (whose own time cap covers its
+    validation pass): calibration and the test pass, scoring every customer (a validation pass scores
     ``n_valid_customers``), refitting the winner on every event (``refit_seconds``), plus a fixed part.
     ``eval_seconds``: the slowest validation pass measured so far, so the estimate follows the data,
     the device and the load of the machine."""
