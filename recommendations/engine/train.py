@@ -369,7 +369,7 @@ def fit_recommender(
         final.fit(dataset, item_embeddings=item_embeddings,
                   progress=_tagged(progress, stage="refit", algorithm=algorithm))
         final.calibration = model.calibration
-        cold_stage_carry(model, final, dataset, item_embeddings)
+        cold_stage_carry(model.cold_stage, final, dataset, item_embeddings)
         model = final
     else:
         model.set_histories(dataset)
@@ -395,12 +395,12 @@ def cold_stage_attach(model: Recommender, split: Split, item_embeddings: np.ndar
     return report
 
 
-def cold_stage_carry(src: Recommender, dst: Recommender, dataset: Dataset,
+def cold_stage_carry(stage: ColdSlots | None, dst: Recommender, dataset: Dataset,
                      item_embeddings: np.ndarray | None) -> None:
-    """Give a refit ``dst`` the cold stage chosen for ``src`` (same configuration, counts and
-    histories of ``dataset``)."""
-    if src.cold_stage is not None and item_embeddings is not None:
-        dst.set_cold_stage(ColdSlots(src.cold_stage.config, item_embeddings, dataset.item_counts()), dataset)
+    """Give a refit ``dst`` the cold ``stage`` chosen for the model fit on the split (same
+    configuration; counts and histories of ``dataset``)."""
+    if stage is not None and item_embeddings is not None:
+        dst.set_cold_stage(ColdSlots(stage.config, item_embeddings, dataset.item_counts()), dataset)
 
 
 def discover_task_metrics(eval_metrics: dict[str, Any], results: list[Candidate], split: Split,

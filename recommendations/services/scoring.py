@@ -31,7 +31,7 @@ from ..engine.cold_slots import history_matrix
 from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
 from ..reasons import buy_again_reason
-from .bulk_write import recommendations_replace
+from .bulk_write import RecommendationBlock, RecommendationWriter
 from .embedding import item_embedding_matrix
 from .partitions import recommendation_versions_prune, version_storage_attach
 from .registry import model_version_activate
@@ -156,54 +156,99 @@ def _histories(lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
     return shard_history(lo, hi).recent
 
 
-def _reasons(
+REASON_HISTORY = 30  # a reason names one of the customer's latest this-many events
+# reason kinds (codes of _reason_codes)
+_RECENT, _NEW_SIMILAR, _NEW_IN_STORE, _BECAUSE, _POPULAR_HERE, _POPULAR = range(6)
+_VERB_BY_STRENGTH = {s: KIND_VERBS.get(k, "viewed") for k, s in KIND_STRENGTH.items()}
+
+
+def _reason_codes(
     items: np.ndarray,
-    history: list[tuple[int, str]],
+    histories: list[list[tuple[int, str]]],
+    countries: list[str],
     loaded: LoadedVersion,
     titles: dict[int, str],
-    country: str,
-    popular_here: set[int],
-    slot_picks: frozenset[int] = frozenset(),
-) -> list[str]:
-    """One short, true reason per recommended item (model item indices), from one matrix product.
+    popular: dict[str, set[int]],
+    slot_picks: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """One short, true reason per recommended item, for a batch: ``items`` int [B, k] (model item
+    indices) of customers with ``histories`` (CRM (item_id, kind), oldest first) and ``countries``.
+    Returns (codes int [B, k], reasons): row ``b``'s ``j``-th item's reason is ``reasons[codes[b, j]]``.
 
-    New items (no training events) are "new, similar to X"; the cold items the model's cold slots
-    chose for this customer (``slot_picks``: few events, text close to theirs) are "new in store,
-    like X"; items whose text is close to something the customer interacted with are "because you
-    bought/viewed X"; the rest are popular.
+    Items the customer interacted with lately say so ("you viewed it recently"); new items (no
+    training events) are "new, similar to X"; the cold items the model's cold slots chose for the
+    customer (``slot_picks`` int [B, s], -1 = none: few events, text close to theirs) are "new in
+    store, like X"; items whose text is close (cosine >=
+    ``SIMILAR_ENOUGH``) to one of the customer's latest ``REASON_HISTORY`` items "because you bought
+    X" (X: the most similar of them, the earliest on a tie); the rest are popular (in the customer's
+    country when it is among the country's top sellers). One batched product for the whole batch;
+    strings are built once per distinct reason.
     """
-
-    strongest: dict[int, str] = {}
-    for hist_item, kind in history[-30:]:
-        if KIND_STRENGTH.get(kind, 0) >= KIND_STRENGTH.get(strongest.get(hist_item, "view"), 0):
-            strongest[hist_item] = kind
-    known = [i for i in strongest if i in loaded.item_index]
-    if known:
-        sims = loaded.embeddings[items] @ loaded.embeddings[[loaded.item_index[i] for i in known]].T
-        best = sims.argmax(axis=1)
+    n, k = items.shape
+    if n == 0 or k == 0:
+        return np.zeros((n, k), np.int64), []
+    width = max(1, max((len(h[-REASON_HISTORY:]) for h in histories), default=1))
+    known = np.full((n, width), -1, np.int64)  # model index of each distinct recent item, first seen first
+    strength = np.zeros((n, width), np.int64)  # its strongest kind (KIND_STRENGTH)
+    for row, history in enumerate(histories):
+        slots: dict[int, int] = {}
+        for item_id, kind in history[-REASON_HISTORY:]:
+            idx = loaded.item_index.get(item_id)
+            if idx is None:
+                continue
+            slot = slots.setdefault(idx, len(slots))
+            known[row, slot] = idx
+            strength[row, slot] = max(strength[row, slot], KIND_STRENGTH.get(kind, 0))
+    valid = known >= 0
+    match = (items[:, :, None] == known[:, None, :]) & valid[:, None, :]
+    recent = match.any(axis=2)
+    recent_strength = np.take_along_axis(strength, match.argmax(axis=2), axis=1)
+    emb = loaded.embeddings
+    sims = np.empty((n, k, width), np.float32)
+    for lo in range(0, n, 256):  # [256, k, dim] of item vectors at a time; einsum: no BLAS threads
+        part = slice(lo, lo + 256)  # to wake for [k, dim] x [dim, width] products (4x less CPU measured)
+        sims[part] = np.einsum("bkd,bwd->bkw", emb[items[part]], emb[np.maximum(known[part], 0)])
+    sims[~np.broadcast_to(valid[:, None, :], sims.shape)] = -np.inf
+    best = sims.argmax(axis=2)
+    similarity = np.take_along_axis(sims, best[:, :, None], axis=2)[:, :, 0]
+    anchor = np.take_along_axis(known, best, axis=1)
+    anchor_strength = np.take_along_axis(strength, best, axis=1)
+    has_known = valid.any(axis=1)[:, None]
+    cold = loaded.model._item_pop[items] == 0
+    item_ids = loaded.item_ids[items]
+    country_list = sorted(set(countries))
+    country_code = np.array([country_list.index(c) for c in countries], np.int64)[:, None]
+    here = np.array([[int(i) in popular.get(c, ()) for i in row] for row, c in zip(item_ids, countries)],
+                    bool).reshape(n, k)
+    kind = np.where(here, _POPULAR_HERE, _POPULAR)
+    kind = np.where(has_known & ~cold & (similarity >= SIMILAR_ENOUGH), _BECAUSE, kind)
+    if slot_picks is not None and slot_picks.size:
+        picked = ((items[:, :, None] == slot_picks[:, None, :]) & (slot_picks[:, None, :] >= 0)).any(axis=2)
+        kind = np.where(has_known & ~cold & picked, _NEW_IN_STORE, kind)
+    kind = np.where(has_known & cold, _NEW_SIMILAR, kind)
+    kind = np.where(recent, _RECENT, kind)
+    verb = np.where(recent, recent_strength, np.where(kind == _BECAUSE, anchor_strength, 0))
+    who = np.where((kind == _NEW_SIMILAR) | (kind == _NEW_IN_STORE) | (kind == _BECAUSE), anchor, -1)
+    where = np.where(kind == _POPULAR_HERE, country_code, 0)
+    keys = np.stack([kind, verb, who, np.broadcast_to(where, kind.shape)], axis=-1).reshape(-1, 4)
+    distinct, codes = np.unique(keys, axis=0, return_inverse=True)
     reasons = []
-    for row, idx in enumerate(items):
-        item_id = int(loaded.item_ids[idx])
-        if item_id in strongest:
-            reasons.append(f"you {KIND_VERBS.get(strongest[item_id], 'viewed')} it recently")
-            continue
-        if known:
-            anchor, similarity = known[best[row]], sims[row, best[row]]
-            title = titles.get(anchor, "something you viewed")
-            if loaded.model._item_pop[idx] == 0:
-                reasons.append(f"new, similar to {title}"[:300])
-                continue
-            if idx in slot_picks:
-                reasons.append(f"new in store, like {title}"[:300])
-                continue
-            if similarity >= SIMILAR_ENOUGH:
-                reasons.append(f"because you {KIND_VERBS.get(strongest[anchor], 'viewed')} {title}"[:300])
-                continue
-        if item_id in popular_here:
+    for r_kind, r_verb, r_who, r_where in distinct.tolist():
+        title = titles.get(int(loaded.item_ids[r_who]), "something you viewed") if r_who >= 0 else ""
+        if r_kind == _RECENT:
+            reasons.append(f"you {_VERB_BY_STRENGTH.get(r_verb, 'viewed')} it recently")
+        elif r_kind == _NEW_SIMILAR:
+            reasons.append(f"new, similar to {title}"[:300])
+        elif r_kind == _NEW_IN_STORE:
+            reasons.append(f"new in store, like {title}"[:300])
+        elif r_kind == _BECAUSE:
+            reasons.append(f"because you {_VERB_BY_STRENGTH.get(r_verb, 'viewed')} {title}"[:300])
+        elif r_kind == _POPULAR_HERE:
+            country = country_list[r_where]
             reasons.append(f"popular in {country}" if country else "popular right now")
         else:
             reasons.append("popular with customers like you")
-    return reasons
+    return codes.reshape(n, k), reasons
 
 
 def _available_mask(item_index: dict[int, int], n_items: int) -> np.ndarray:
@@ -224,10 +269,11 @@ def _rejected(lo: int, hi: int) -> dict[int, set[int]]:
     return rejected
 
 
-def _discover_rows(
+def _discover_blocks(
     version: ModelVersion, customers: list[tuple[int, str]], history: ShardHistory, rejected: dict[int, set[int]]
-) -> list[Recommendation]:
-    """The discover list: the model's top-K of items the customer has not bought (nor rejected)."""
+) -> list[RecommendationBlock]:
+    """The discover list: the model's top-K of items the customer has not bought (nor rejected),
+    one columnar block per scored batch (no model object per row)."""
     from ..selectors import popular_item_scores
 
     loaded = loaded_version(version)
@@ -235,10 +281,10 @@ def _discover_rows(
     histories = history.recent
     available = _available_mask(index, model.n_items)
     popular = {c: {i for i, _ in popular_item_scores(country=c, limit=100)} for c in {c for _, c in customers}}
-    hist_items = {i for h in histories.values() for i, _ in h}
+    hist_items = {i for h in histories.values() for i, _ in h[-REASON_HISTORY:]}
     titles = dict(Item.objects.filter(id__in=hist_items).values_list("id", "title")) if hist_items else {}
 
-    rows: list[Recommendation] = []
+    blocks: list[RecommendationBlock] = []
     todo = [(cid, country) for cid, country in customers if cid in histories]
     # histories and exclusions packed once; scored in large batches with top-k on the device
     packed = PackedHistories.from_lists(
@@ -250,41 +296,26 @@ def _discover_rows(
     stage = cold_stage_of(model)
     for scored in score_batches(scorer, packed, min(k, model.n_items), exclude=exclude, allowed=available):
         batch = [todo[r] for r in scored.rows]
-        # the cold items the stage put in each customer's slots (the same choice as the scorer's)
-        picks = np.full((len(batch), 0), -1)
+        items = scored.items.astype(np.int64)
+        picks = None  # the cold items the stage put in each customer's slots (the scorer's own choice)
         if stage is not None and len(batch):
             hist = history_arrays(packed.slice(int(scored.rows[0]), int(scored.rows[-1]) + 1))
             picks = stage.choose(hist, history_matrix(hist, model.n_items))[0]
-        top_items, top_scores = scored.items, scored.scores
-        probabilities = model.probability(top_scores)
-        for row, (cid, country) in enumerate(batch):
-            finite = np.isfinite(top_scores[row])
-            items, values, probs = top_items[row][finite], top_scores[row][finite], probabilities[row][finite]
-            reasons = _reasons(items, histories.get(cid, []), loaded, titles, country, popular.get(country, set()),
-                               frozenset(int(i) for i in picks[row] if i >= 0))
-            rows.extend(
-                Recommendation(
-                    model_version=version,
-                    customer_id=cid,
-                    list=Recommendation.List.DISCOVER,
-                    rank=rank,
-                    item_id=int(loaded.item_ids[idx]),
-                    score=float(score),
-                    probability=float(prob),
-                    reason=reason,
-                )
-                for rank, (idx, score, prob, reason) in enumerate(zip(items, values, probs, reasons), start=1)
-            )
-    return rows
+        codes, reasons = _reason_codes(items, [histories.get(cid, []) for cid, _ in batch],
+                                       [country for _, country in batch], loaded, titles, popular, picks)
+        blocks.append(RecommendationBlock.from_top_k(
+            Recommendation.List.DISCOVER, np.array([cid for cid, _ in batch], np.int64), loaded.item_ids[items],
+            scored.scores, probabilities=model.probability(scored.scores), reason_codes=codes, reasons=reasons))
+    return blocks
 
 
-def _buy_again_rows(
+def _buy_again_blocks(
     version: ModelVersion,
     customers: list[tuple[int, str]],
     history: ShardHistory,
     rejected: dict[int, set[int]],
     now: float,
-) -> list[Recommendation]:
+) -> list[RecommendationBlock]:
     """The buy-again list: the customer's own purchases, ranked by the version's buy-again ranker.
 
     Empty when the version has no ranker (trained before buy-again existed). Probabilities are
@@ -296,7 +327,7 @@ def _buy_again_rows(
     ranker, index, k = loaded.ranker, loaded.item_index, recommendations_settings().TOP_K
     available = _available_mask(index, ranker.n_items)
     calibrated = tuple(ranker.calibration) != (1.0, 0.0)
-    rows: list[Recommendation] = []
+    blocks: list[RecommendationBlock] = []
     todo = [cid for cid, _ in customers if history.purchases.get(cid)]
     for start in range(0, len(todo), 256):
         batch = todo[start : start + 256]
@@ -306,29 +337,24 @@ def _buy_again_rows(
         for row, cid in enumerate(batch):
             scores[row, [index[i] for i in rejected.get(cid, ()) if i in index]] = -np.inf
         top_items, top_scores = top_k(scores, min(k, ranker.n_items))
-        probabilities = ranker.probability(top_scores) if calibrated else None
-        for row, cid in enumerate(batch):
+        codes = np.zeros(top_items.shape, np.int64)
+        reasons: dict[str, int] = {}
+        for row in range(len(batch)):
             by_item: dict[int, list[tuple[int, float]]] = defaultdict(list)
             for idx, ts in timed[row]:  # explain() scans the history it gets: give it one item's
                 by_item[idx].append((idx, ts))
-            for rank, col in enumerate(np.flatnonzero(np.isfinite(top_scores[row])), start=1):
-                idx = int(top_items[row][col])
+            for col in np.flatnonzero(np.isfinite(top_scores[row])).tolist():
+                idx = int(top_items[row, col])
                 why = ranker.explain(by_item[idx], idx, now)
-                rows.append(Recommendation(
-                    model_version=version,
-                    customer_id=cid,
-                    list=Recommendation.List.BUY_AGAIN,
-                    rank=rank,
-                    item_id=int(loaded.item_ids[idx]),
-                    score=float(top_scores[row][col]),
-                    probability=None if probabilities is None else float(probabilities[row][col]),
-                    reason=buy_again_reason(
-                        times_bought=int(why["times_bought"]),
-                        days_since_last=float(why["days_since_last"]),
-                        interval_days=why.get("interval_days"),
-                    ),
-                ))
-    return rows
+                reason = buy_again_reason(times_bought=int(why["times_bought"]),
+                                          days_since_last=float(why["days_since_last"]),
+                                          interval_days=why.get("interval_days"))
+                codes[row, col] = reasons.setdefault(reason, len(reasons))
+        blocks.append(RecommendationBlock.from_top_k(
+            Recommendation.List.BUY_AGAIN, np.array(batch, np.int64), loaded.item_ids[top_items], top_scores,
+            probabilities=ranker.probability(top_scores) if calibrated else None,
+            reason_codes=codes, reasons=list(reasons)))
+    return blocks
 
 
 def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int, now: float | None = None) -> int:
@@ -340,15 +366,18 @@ def model_version_score_shard(*, version: ModelVersion, lo: int, hi: int, now: f
     customers = list(scoreable_customers().filter(id__range=(lo, hi)).order_by("id").values_list("id", "country"))
     history = shard_history(lo, hi)
     rejected = _rejected(lo, hi)
-    rows = _discover_rows(version, customers, history, rejected)
-    n_discover = len(rows)
-    rows += _buy_again_rows(version, customers, history, rejected, time.time() if now is None else now)
-    recommendations_replace(version_id=version.pk, lo=lo, hi=hi, rows=rows)
+    discover = _discover_blocks(version, customers, history, rejected)
+    buy_again = _buy_again_blocks(version, customers, history, rejected, time.time() if now is None else now)
+    # every database read is done: the COPY holds the connection from here on
+    with RecommendationWriter(version.pk, lo, hi, threaded=False) as writer:
+        for block in discover + buy_again:
+            writer.put(block)
+    n_discover = sum(len(b) for b in discover)
     logger.info(
         "v%s: scored customers %s..%s, %d discover + %d buy-again rows",
-        version.pk, lo, hi, n_discover, len(rows) - n_discover,
+        version.pk, lo, hi, n_discover, writer.rows - n_discover,
     )
-    return len(rows)
+    return writer.rows
 
 
 def model_version_scored(*, version: ModelVersion, activate: bool) -> ModelVersion:

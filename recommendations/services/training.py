@@ -107,16 +107,25 @@ def algorithm_params(algorithm: str, overrides: dict | None = None) -> dict:
 
 
 MIN_SEQUENTIAL_SECONDS = 60.0  # the least a time-capped sequential fit gets (a couple of CPU epochs)
-RESERVE_FIXED_SECONDS = 30.0  # buy-again ranker, saving, activation
+RESERVE_FIXED_SECONDS = 30.0  # saving the artefacts, the partition attach, activation
+# Validation passes after the last candidate's fit: calibration, the cold-slot choice (one pass for the
+# winner's own top lists; the configurations are then compared on those) and the test pass of the
+# winner (the sequential fit's own time cap covers its validation pass, see engine/models/sequential.py).
+POST_FIT_PASSES = 3.0
+# Scoring and storing one customer's two lists costs about this many times what a validation pass
+# spends per customer (measured on Ta Feng: 0.74 ms of CPU per customer scored and stored, 0.18 ms per
+# customer in EASE's validation pass; see docs/recommendations.md).
+SCORING_PASS_FACTOR = 4.0
 
 
-def reserve_seconds(eval_seconds: float, n_customers: int, n_valid_customers: int) -> float:
-    """Seconds the run still needs after its last candidate's fit: that candidate's validation pass,
-    calibration and the test pass (about one validation pass each), scoring every customer (a
-    validation pass scores ``n_valid_customers``), plus a fixed part. ``eval_seconds``: the slowest
-    validation pass measured so far, so the estimate follows the data and the device."""
-    passes = 3.0 + n_customers / max(1, n_valid_customers)
-    return RESERVE_FIXED_SECONDS + passes * max(0.0, eval_seconds)
+def reserve_seconds(eval_seconds: float, n_customers: int, n_valid_customers: int, refit_seconds: float = 0.0) -> float:
+    """Seconds the run still needs after its last candidate's fit (whose own time cap covers its
+    validation pass): calibration and the test pass, scoring every customer (a validation pass scores
+    ``n_valid_customers``), refitting the winner on every event (``refit_seconds``), plus a fixed part.
+    ``eval_seconds``: the slowest validation pass measured so far, so the estimate follows the data,
+    the device and the load of the machine."""
+    passes = POST_FIT_PASSES + SCORING_PASS_FACTOR * n_customers / max(1, n_valid_customers)
+    return RESERVE_FIXED_SECONDS + passes * max(0.0, eval_seconds) + max(0.0, refit_seconds)
 
 
 def sequential_budget(cap: float | None, seconds_left: float, reserve: float) -> float | None:
@@ -295,7 +304,11 @@ def _select(
 
     def fit(name: str, params: dict) -> Recommender:
         if deadline is not None and params.get("max_train_seconds") is not None:
-            reserve = reserve_seconds(clock["eval_seconds"], data.dataset.n_users, n_valid_customers)
+            # a closed-form winner is refit on every event before it is served: as long as its fit
+            # here, scaled by the events it will see
+            refit = max((logged[n] for n in logged if n in REFIT_ON_ALL), default=0.0)
+            refit *= data.dataset.n_events / max(1, data.split.train.n_events)
+            reserve = reserve_seconds(clock["eval_seconds"], data.dataset.n_users, n_valid_customers, refit)
             params["max_train_seconds"] = sequential_budget(
                 params["max_train_seconds"], deadline - time.perf_counter(), reserve)
             _log(run, f"{name}: time budget {params['max_train_seconds']:.0f}s "
@@ -452,6 +465,17 @@ def _train(run: TrainingRun) -> ModelVersion:
         progress=0.1,
     )
 
+    # The buy-again ranker does not depend on the discover winner: fit it before the candidates, so
+    # its time is spent before the sequential candidate's share of the run budget is worked out.
+    _log(run, "fitting the buy-again ranker", stage="buy again", progress=0.12)
+    clock = time.perf_counter()
+    buy_again, buy_again_metrics = fit_buy_again(data.dataset, data.split)
+    timings["buy_again_seconds"] = round(time.perf_counter() - clock, 2)
+    if buy_again_metrics.get("n_targets"):
+        _log(run, f"buy again ({buy_again_metrics['algorithm']}): test ndcg@10={buy_again_metrics['ndcg@10']:.4f}"
+                  f" ± {buy_again_metrics['ndcg@10_se']:.4f}; "
+                  + ", ".join(f"{k} {v.get('ndcg@10', 0):.4f}" for k, v in buy_again_metrics["baselines"].items()))
+
     conf = recommendations_settings()
     candidates = conf.AUTO_CANDIDATES if run.algorithm == "auto" else [run.algorithm]
     deadline = None if conf.TRAINING_TIME_BUDGET_SECONDS is None else started + conf.TRAINING_TIME_BUDGET_SECONDS
@@ -482,14 +506,6 @@ def _train(run: TrainingRun) -> ModelVersion:
         progress=0.85,
     )
 
-    _log(run, "fitting the buy-again ranker", stage="buy again", progress=0.87)
-    clock = time.perf_counter()
-    buy_again, buy_again_metrics = fit_buy_again(data.dataset, data.split)
-    timings["buy_again_seconds"] = round(time.perf_counter() - clock, 2)
-    if buy_again_metrics.get("n_targets"):
-        _log(run, f"buy again ({buy_again_metrics['algorithm']}): test ndcg@10={buy_again_metrics['ndcg@10']:.4f}"
-                  f" ± {buy_again_metrics['ndcg@10_se']:.4f}; "
-                  + ", ".join(f"{k} {v.get('ndcg@10', 0):.4f}" for k, v in buy_again_metrics["baselines"].items()))
     discover = discover_task_metrics({f"test_{k}": v for k, v in test.items()},
                                      selection.get("results", []), data.split)
     discover["algorithm"] = name
@@ -499,11 +515,15 @@ def _train(run: TrainingRun) -> ModelVersion:
         # weights then know the last orders too. Measured on Ta Feng (673k lines, last orders held
         # out): EASE's exported list 0.0186 NDCG@10 from split.train weights vs 0.0194 refit on all.
         clock = time.perf_counter()
+        calibration, stage = model.calibration, model.cold_stage
+        for candidate in selection.get("results", []):
+            candidate.model = None
+        model = None  # the split.train weights (EASE: an n x n matrix) go before the refit's arrive
         refit = make_recommender(name, dict(params))
         embeddings = _embeddings(data)
         refit.fit(data.dataset, item_embeddings=embeddings)
-        refit.calibration = model.calibration
-        cold_stage_carry(model, refit, data.dataset, embeddings)
+        refit.calibration = calibration
+        cold_stage_carry(stage, refit, data.dataset, embeddings)
         model = refit
         timings["refit_seconds"] = round(time.perf_counter() - clock, 2)
         _log(run, f"refit {name} on every event ({timings['refit_seconds']}s)")

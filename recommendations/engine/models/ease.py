@@ -53,12 +53,14 @@ class EASE(Recommender):
         x = train.csr(binary=not cfg.use_weights)[:, active]
         # float64 for small catalogues; float32 halves memory and time for large ones
         dtype = np.float64 if len(active) <= 4000 else np.float32
-        g = (x.T @ x).toarray().astype(dtype)
+        g = (x.T @ x).toarray().astype(dtype, copy=False)
         g[np.diag_indices_from(g)] += cfg.l2
+        inverse = torch.linalg.inv(torch.from_numpy(g))
+        del g  # before the copy below: one n x n array fewer at the peak
         # torch returns LAPACK's column-major layout: C order for scipy's sparse @ dense (which
         # otherwise copies the whole matrix on every scoring batch)
-        p = np.ascontiguousarray(torch.linalg.inv(torch.from_numpy(g)).numpy())
-        del g
+        p = np.ascontiguousarray(inverse.numpy())
+        del inverse
         p /= -np.diag(p).copy()[None, :]  # B = -P / diag(P), in place (one n x n array at a time)
         p[np.diag_indices_from(p)] = 0.0
         self._b = p.astype(np.float32, copy=False)

@@ -80,6 +80,8 @@ class SequentialConfig:
     full_softmax_max_items: int = 4096  # above: sampled softmax (full is O(n_items) per position)
     n_negatives: int = 1024  # shared uniform negatives when the softmax is sampled
     max_eval_users: int = 5000  # validation users scored per epoch (a fixed random subset)
+    # wall-clock cap of the whole fit (preparation, epochs, validation, cold-strength check) and the
+    # caller's validation pass over ``valid`` after it; the best epoch seen so far is kept
     max_train_seconds: float | None = None
     fixed_epochs: int | None = None  # train exactly this many epochs (refits without valid)
     device: str = "auto"
@@ -338,6 +340,10 @@ class Sequential(Recommender):
         hooks = self.fit_hooks
         step = hooks.wrap(SequentialLoss(self, net, softmax_mask, sampled, warm_items))
 
+        # The time cap covers the whole fit (preparation, epochs, their validation, the cold-item check
+        # after them) and the caller's validation pass over every ``valid`` customer that follows it
+        # (engine.train.select_best); what follows the steps is reserved in measured validation passes.
+        deadline = prep_started + cfg.max_train_seconds if cfg.max_train_seconds else None
         eval_targets = None
         if valid is not None and len(valid) and cfg.fixed_epochs is None:
             eval_targets = np.asarray(valid, dtype=np.int64).reshape(-1, 2)
@@ -351,7 +357,16 @@ class Sequential(Recommender):
         best = (-1.0, 0, None)  # (ndcg, epoch, state)
         started = time.perf_counter()
         history = []
-        step_seconds = eval_seconds = 0.0
+        step_seconds = eval_seconds = last_eval = 0.0
+        full_pass = 0.0  # the caller's pass over every validation customer
+        if eval_targets is not None:
+            n_valid_users = len(np.unique(np.asarray(valid, np.int64).reshape(-1, 2)[:, 0]))
+            full_pass = n_valid_users / max(1, len(np.unique(eval_targets[:, 0])))
+        tail = 1.0 + full_pass  # + this epoch's validation
+
+        def late(passes: float) -> bool:
+            """Past the deadline once ``passes`` validation passes more are counted."""
+            return deadline is not None and time.perf_counter() + passes * last_eval > deadline
         for epoch in range(1, n_epochs + 1):
             net.train()
             order = hooks.epoch_order(rng.permutation(len(inputs)), epoch)
@@ -371,7 +386,7 @@ class Sequential(Recommender):
                 scaler.update()
                 total += float(loss.detach())
                 n_batches += 1
-                if cfg.max_train_seconds and time.perf_counter() - started > cfg.max_train_seconds:
+                if late(tail):
                     break  # out of time inside an epoch (large data, slow device): validate what was learnt
             step_seconds += time.perf_counter() - t_epoch
             info = {"epoch": epoch, "loss": hooks.mean(total / max(n_batches, 1)),
@@ -380,7 +395,8 @@ class Sequential(Recommender):
             if eval_targets is not None and hooks.is_main:
                 t_eval = time.perf_counter()
                 metrics = evaluate(self, train, eval_targets, k=10, with_coverage=False)
-                eval_seconds += time.perf_counter() - t_eval
+                last_eval = time.perf_counter() - t_eval
+                eval_seconds += last_eval
                 info["valid_ndcg"] = metrics["ndcg@10"]
                 info["valid_hr"] = metrics["hr@10"]
                 if metrics["ndcg@10"] > best[0]:
@@ -390,10 +406,12 @@ class Sequential(Recommender):
                 info["valid_ndcg"] = None
                 best = (-1.0, epoch, None)
             info["best_epoch"] = best[1]
+            # the same on every process (DDP: averaged over them), so they all stop at the same step
+            last_eval = hooks.mean(last_eval if hooks.is_main else 0.0)
             history.append(info)
             if progress:
                 progress(dict(info))
-            out_of_time = cfg.max_train_seconds and time.perf_counter() - started > cfg.max_train_seconds
+            out_of_time = late(tail)
             stalled = eval_targets is not None and epoch - best[1] >= cfg.patience and epoch >= cfg.min_epochs
             if hooks.should_stop(bool(stalled or out_of_time)):
                 break

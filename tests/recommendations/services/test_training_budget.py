@@ -1,12 +1,17 @@
 """The time rules of a CPU training run: the run budget, the sequential candidate's share of it, and
 the EASE item cap passed from the settings."""
 
+import re
+import time
+
 import pytest
 
 from recommendations.models import TrainingRun
 from recommendations.services.training import (
     MIN_SEQUENTIAL_SECONDS,
+    POST_FIT_PASSES,
     RESERVE_FIXED_SECONDS,
+    SCORING_PASS_FACTOR,
     reserve_seconds,
     sequential_budget,
     training_run_execute,
@@ -20,12 +25,36 @@ def _run(algorithm: str) -> TrainingRun:
     return run
 
 
-def test_the_reserve_grows_with_customers_and_with_the_measured_validation_pass():
-    # 3 passes after the fit + scoring 10x as many customers as one validation pass sees
-    assert reserve_seconds(2.0, n_customers=10_000, n_valid_customers=1_000) == RESERVE_FIXED_SECONDS + 13 * 2.0
+def test_the_reserve_grows_with_customers_with_the_measured_validation_pass_and_with_the_refit():
+    # calibration + test pass after the fit, + scoring 10x as many customers as one validation pass sees
+    passes = POST_FIT_PASSES + SCORING_PASS_FACTOR * 10
+    assert reserve_seconds(2.0, n_customers=10_000, n_valid_customers=1_000) == RESERVE_FIXED_SECONDS + passes * 2.0
     assert reserve_seconds(2.0, 20_000, 1_000) > reserve_seconds(2.0, 10_000, 1_000)
     assert reserve_seconds(4.0, 10_000, 1_000) > reserve_seconds(2.0, 10_000, 1_000)
+    assert reserve_seconds(2.0, 10_000, 1_000, refit_seconds=50.0) == reserve_seconds(2.0, 10_000, 1_000) + 50.0
     assert reserve_seconds(0.0, 10, 0) == RESERVE_FIXED_SECONDS  # nothing measured yet, no validation
+
+
+def test_a_slow_stage_before_the_candidates_comes_out_of_the_sequential_budget(shop, settings, monkeypatch):
+    """Every stage before the sequential fit is charged to the run budget (here a buy-again fit made
+    3 s slower), and the reserve for what follows covers the winner's refit on every event."""
+    from recommendations.services import training
+
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS, "AUTO_CANDIDATES": ["popularity", "ease", "sequential"], "DEVICE": "cpu",
+        "TRAINING_TIME_BUDGET_SECONDS": 1000, "SEQUENTIAL_TIME_BUDGET_SECONDS": 2000,
+        "PARAMS": {"sequential": {"max_epochs": 1, "dim": 16, "use_text": False}},
+    }
+    fit_buy_again = training.fit_buy_again
+    monkeypatch.setattr(training, "fit_buy_again", lambda *a, **k: time.sleep(3) or fit_buy_again(*a, **k))
+    run = _run("auto")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    budget, left, reserve = map(float, re.search(
+        r"sequential: time budget (\d+)s \(run budget left (\d+)s, reserve (\d+)s\)", run.log).groups())
+    assert left <= 1000 - 3
+    assert abs(budget - (left - reserve)) <= 1  # what is left after the reserve (rounded in the log)
+    ease_fit = run.model_version.metrics["candidates"]["ease"]["fit_seconds"]
+    assert reserve >= RESERVE_FIXED_SECONDS + ease_fit - 1  # the refit's share, at least its fit on split.train
 
 
 @pytest.mark.parametrize(
