@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from campaigns.models import Campaign, Recipient
 from campaigns.services.build import campaign_build
@@ -193,11 +193,38 @@ def test_a_claim_takes_only_pending_rows_once_and_stores_their_message_ids(campa
 @needs_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_claims_never_overlap(campaign, make_customers):
-    """Two threads (two PostgreSQL connections) claim from the same 200 rows in small bites at the
-    same time: every row is claimed exactly once."""
+    """A claim meets another one still in flight: it skips the rows that one holds (SKIP LOCKED),
+    without waiting for it, and takes the rest. Then two threads (two PostgreSQL connections) claim
+    the rest in small overlapping bites at once. Every row is claimed exactly once.
+
+    The overlap is forced (the first claim's transaction is held open while the second runs), not
+    left to the scheduler: which thread wins the race of the second part is not asserted."""
     # given
     _built(campaign, make_customers, 200)
     ids = _pending_ids(campaign)
+    first_ids, window = ids[:60], ids[30:90]  # the second claim wants 30 rows the first one holds
+    second: set[int] = set()
+
+    def claim_window() -> None:
+        try:
+            second.update(recipients_claim(message_ids={pk: f"<{pk}@x>" for pk in window}))
+        finally:
+            connections.close_all()
+
+    # when: the first claim holds its rows (uncommitted) while the second one runs
+    with transaction.atomic():
+        first = recipients_claim(message_ids={pk: f"<{pk}@x>" for pk in first_ids})
+        other = threading.Thread(target=claim_window)
+        other.start()
+        other.join(60)  # a claim that waited for the held rows would still be running here
+        second_finished_while_first_held = not other.is_alive()
+    other.join(60)
+    # then
+    assert first == set(first_ids)
+    assert second_finished_while_first_held
+    assert second == set(ids[60:90])  # none of the held rows, all of the free ones
+
+    # when: two threads race over the rest in overlapping windows
     claimed: dict[str, list[int]] = {"a": [], "b": []}
     start = threading.Barrier(2)
 
@@ -210,16 +237,15 @@ def test_two_concurrent_claims_never_overlap(campaign, make_customers):
         finally:
             connections.close_all()
 
-    # when
     threads = [threading.Thread(target=claimer, args=(name,)) for name in claimed]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    # then
-    assert not set(claimed["a"]) & set(claimed["b"])
-    assert sorted(claimed["a"] + claimed["b"]) == ids
-    assert claimed["a"] and claimed["b"]
+    # then: no row twice (within a thread or across), none lost
+    everything = sorted([*first, *second, *claimed["a"], *claimed["b"]])
+    assert everything == ids
+    assert Recipient.objects.filter(pk__in=ids, state=Recipient.State.SENDING, attempts=1).count() == len(ids)
 
 
 @needs_postgresql

@@ -4,7 +4,6 @@ parameters, and rank 0's artefact loads and scores; one process is exactly the s
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -201,21 +200,30 @@ def test_processes_resolve_rejects_nonsense(value):
 def test_two_machines_meet_at_the_rendezvous(tmp_path):
     """Two torchrun agents, as on two machines (both on localhost here), one process each, join one
     c10d rendezvous with the same job and output folders: the launching side reads back the
-    artefact of a world of two, whichever machine rank 0 landed on."""
+    artefact of a world of two, whichever machine rank 0 landed on.
+
+    The rendezvous store is hosted here, on a port this process binds and holds for the whole test,
+    and both agents join it as clients (``is_host=0``): no port freed then re-bound (another process
+    could take it in between), no two agents racing to host the store, and a store that outlives
+    both agents (an agent hosting it could exit while the other one still uses it)."""
     # given
     job = _tiny_job(tmp_path / "job")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rendezvous = ["--nnodes=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=test"]
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, multi_tenant=True, wait_for_workers=False)
+    rendezvous = ["--nnodes=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{store.port}",
+                  "--rdzv-id=test", "--rdzv-conf=is_host=0"]
+    other_log = (tmp_path / "other-machine.log").open("w")
     other_machine = subprocess.Popen(torchrun_command(job, tmp_path / "out", 1, rendezvous), env=torchrun_env(),
-                                     cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     cwd=PROJECT_ROOT, stdout=other_log, stderr=subprocess.STDOUT)
     try:
         # when
         model = launch(job, tmp_path / "out", processes=1, torchrun_args=rendezvous)
         # then
-        assert other_machine.wait(timeout=120) == 0
+        code = other_machine.wait(timeout=120)
+        assert code == 0, (tmp_path / "other-machine.log").read_text()[-3000:]
     finally:
         other_machine.kill()
+        other_machine.wait()
+        other_log.close()
+        del store
     assert model.fit_info["world_size"] == 2
     assert model.recommend(np.arange(3), k=2)[0].shape == (3, 2)
