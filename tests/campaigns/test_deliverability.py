@@ -55,11 +55,17 @@ def post(client, provider: str, kind: str, recipient: Recipient, *, event_id: st
     return client.generic("POST", path, body, content_type=content_type, **{**auth(), **extra, **(headers or {})})
 
 
+SENT_BEFORE_THE_PAYLOADS = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
 def as_provider(recipient: Recipient, provider: str) -> Recipient:
-    """Pretend the provider's API returned its usual kind of id for this recipient's message."""
+    """Pretend the provider's API returned its usual kind of id for this recipient's message, sent
+    an hour before the events the canned payloads report (2026-11-30 10:00Z): the tests must not
+    depend on the day they run."""
     RecipientDelivery.objects.filter(recipient=recipient).update(
         esp=provider, provider_message_id=MESSAGE_IDS[provider]
     )
+    Recipient.objects.filter(pk=recipient.pk).update(sent_at=SENT_BEFORE_THE_PAYLOADS)
     recipient.refresh_from_db()
     return recipient
 
@@ -315,8 +321,6 @@ def test_a_provider_tracked_click_on_an_item_link_is_a_click_interaction(client,
     from crm.models import Interaction
 
     recipient = as_provider(sent[0], "amazon_ses")
-    # Sent an hour before the click the provider reports (10:00Z), so it is no "too soon" scanner click.
-    Recipient.objects.filter(pk=recipient.pk).update(sent_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     link = click_url(recipient_id=recipient.pk, item_id=recipient.item_ids[1])
     path, body, content_type, extra = PROVIDERS["amazon_ses"](
         "open", message_id=MESSAGE_IDS["amazon_ses"], email=recipient.email, event_id="321")
