@@ -5,13 +5,8 @@ Against a real SMTP server (aiosmtpd); the concurrency tests need PostgreSQL (``
 from __future__ import annotations
 
 import json
-import os
-import signal
 import smtplib
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection, connections, transaction
@@ -24,9 +19,9 @@ from campaigns.services.send import (
     recipient_batch_send,
     recipients_claim,
 )
+from tests.campaigns.killed_send import campaign_ready, kill_send_at_third_message, manage, send_env
 from tests.campaigns.smtp_sink import SinkHandler, SmtpSink
 
-ROOT = Path(__file__).resolve().parents[2]
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL")
 
 
@@ -279,33 +274,11 @@ def test_two_workers_sending_the_same_batch_mail_each_recipient_once(campaign, m
     assert Recipient.objects.filter(state=Recipient.State.SENT).count() == 60
 
 
-KILL_SETUP = """
-from campaigns.models import Campaign
-from campaigns.services.build import campaign_build
-from crm.models import Customer, Item
-from recommendations.models import ModelVersion, Recommendation
-v = ModelVersion.objects.create(algorithm="t", status="ready", is_active=True)
-items = [Item.objects.create(sku=f"S{i}", title=f"Item {i}", price=10, url=f"https://shop.example/{i}")
-         for i in range(3)]
-for n in range(6):
-    c = Customer.objects.create(external_id=f"c{n}", email=f"c{n}@example.com", email_opt_in=True)
-    for rank, item in enumerate(items, start=1):
-        Recommendation.objects.create(model_version=v, customer=c, rank=rank, item=item, score=1 / rank)
-campaign = Campaign.objects.create(name="kill test", n_items=2, holdout_share=0)
-campaign_build(campaign=campaign)
-print(campaign.pk)
-"""
-
 KILL_STATES = """
 import json
 from campaigns.models import Recipient
 print(json.dumps({r.email: [r.state, r.attempts] for r in Recipient.objects.order_by("pk")}))
 """
-
-
-def _manage(env, *args):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.mark.timeout(420)
@@ -314,25 +287,16 @@ def test_a_batch_killed_mid_send_stays_in_doubt_and_is_never_resent(tmp_path):
     1-4: two delivered and recorded nowhere, one in flight, one not yet sent) stays 'sending', in
     doubt; the re-run sends rows 5 and 6 only. Nobody ever gets two messages."""
     with SmtpSink() as sink:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings", "TAILORED_ENV": "development",
-               "DATABASE_URL": f"sqlite:///{tmp_path / 'kill.sqlite3'}", "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
-               "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING", "CAMPAIGNS_SEND_CLAIM_SIZE": "4"}
-        _manage(env, "migrate", "-v", "0")
-        campaign_id = _manage(env, "shell", "-c", KILL_SETUP).stdout.strip().splitlines()[-1]
-        sink.handler.data_delay, sink.handler.delay_from = 3.0, 3
-        sender = subprocess.Popen([sys.executable, "manage.py", "campaign", "send", campaign_id], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert sink.handler.in_data.wait(60), "the send never reached the third message"
+        env = send_env(tmp_path, sink, claim_size=4)
+        campaign_id = campaign_ready(env)
         # when
-        os.kill(sender.pid, signal.SIGKILL)
-        sender.wait(10)
-        sink.handler.data_delay = 0
-        rerun = _manage(env, "campaign", "send", campaign_id)
+        kill_send_at_third_message(env, campaign_id, sink)
+        rerun = manage(env, "campaign", "send", campaign_id)
         # then
         report = json.loads(rerun.stdout)
         assert (report["sent"], report["in_doubt"], report["pending"]) == (2, 4, 0)
         assert "in doubt" in rerun.stderr
-        states = json.loads(_manage(env, "shell", "-c", KILL_STATES).stdout.strip().splitlines()[-1])
+        states = json.loads(manage(env, "shell", "-c", KILL_STATES).stdout.strip().splitlines()[-1])
         counts = sink.handler.count_by_recipient()
         assert set(counts.values()) == {1}, counts  # nobody twice, whatever was re-run
         emails = list(states)
