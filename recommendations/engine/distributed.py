@@ -29,6 +29,7 @@ subprocess and reads the artefact back. See docs/scaling.md for several machines
 from __future__ import annotations
 
 import argparse
+import gc
 import inspect
 import json
 import math
@@ -250,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model.save(args.out)
             dist.barrier()  # every rank (every machine's torchrun) ends once the artefact is written
         finally:
+            gc.collect()  # a DDP wrapper left in a reference cycle must not outlive the group
             dist.destroy_process_group()
     except BaseException as exc:
         (args.out / f"error-rank{rank}.txt").write_text(f"{type(exc).__name__}: {exc}".strip())

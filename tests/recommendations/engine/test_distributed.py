@@ -3,6 +3,7 @@ parameters, and rank 0's artefact loads and scores; one process is exactly the s
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from pathlib import Path
@@ -76,6 +77,7 @@ def _worker(rank: int, world: int, init_file: str, job_dir: str, out_dir: str) -
         step(seq[half], tgt[half]).backward()
         torch.save({n: p.grad.clone() for n, p in loss_module.net.named_parameters() if p.grad is not None},
                    out / f"grads-rank{rank}.pt")
+        del step, loss_module  # no DDP wrapper (and its reducer) outlives the process group
 
         job = job_read(job_dir)
         model = fit_distributed(job.dataset, params=job.params, valid=job.valid,
@@ -83,7 +85,12 @@ def _worker(rank: int, world: int, init_file: str, job_dir: str, out_dir: str) -
         torch.save(model._net.state_dict(), out / f"state-rank{rank}.pt")
         if rank == 0:
             model.save(out / "model")
+        # as the product's worker (distributed.main) does: no rank tears the group down while the other
+        # still uses it, and no DDP object is left for the interpreter's exit. Without both, CI once saw
+        # rank 1 abort here (SIGABRT, "terminate called without an active exception")
+        dist.barrier()
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 
