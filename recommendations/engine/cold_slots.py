@@ -112,6 +112,14 @@ class ColdSlots:
             cos_out[r, : len(order)] = cos[r, finite[order]]
         return items, cos_out
 
+    def choose_and_apply(self, scores: np.ndarray, histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply` (a history's items are never served) and the items it chose, int64
+        [n, slots] (-1 = none): for a caller that needs both (batch scoring stores the picks' reasons),
+        so the choice, the costly part, is made once per block."""
+        seen = history_matrix(histories, np.shape(scores)[1])
+        chosen = self.choose(histories, seen)[0]
+        return self.apply(scores, histories, seen, chosen=chosen), chosen
+
     def apply(self, scores: np.ndarray, histories: list[np.ndarray], seen: sp.csr_matrix | None = None,
               chosen: np.ndarray | None = None) -> np.ndarray:
         """``scores`` [n, n_items] with the chosen cold items moved into the slots (a copy).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recommendations.engine.batch_scoring import PackedHistories, score_batches, scorer_for
-from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, choose_cold_slots
+from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, choose_cold_slots, history_matrix
 from recommendations.engine.data import build_dataset, leave_last_out_split
 from recommendations.engine.metrics import evaluate
 from recommendations.engine.models import load_recommender, make_recommender
@@ -132,3 +132,43 @@ def test_fit_recommender_keeps_the_validated_stage_through_the_refit(shop):
     assert model.cold_stage is not None and model.cold_stage.config.slots == chosen["slots"]
     assert metrics["test_cold_hr@10"] > 0
     assert (model.cold_stage.item_pop == ds.item_counts()).all()  # cold = few events in ALL the data
+
+
+@pytest.mark.parametrize("algorithm", ["popularity", "sequential"])
+def test_batch_scorer_hands_on_its_cold_picks_chosen_once_per_row(shop, algorithm, monkeypatch):
+    # given: a model with 2 cold slots, and every call of the stage's choice counted
+    ds, split, emb = shop
+    params = {**FAST_SEQUENTIAL, "max_epochs": 1} if algorithm == "sequential" else {}
+    model = make_recommender(algorithm, params).fit(split.train, item_embeddings=emb, valid=split.valid)
+    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=2), emb, split.train.item_counts()), split.train)
+    histories = [h.tolist() for h in split.train.sequences()[:40]]
+    packed = PackedHistories.from_lists(histories)
+    stage = model.cold_stage
+    expected = stage.choose([np.asarray(h, np.int64) for h in histories],
+                            history_matrix([np.asarray(h, np.int64) for h in histories], model.n_items))[0]
+    chosen_rows: list[int] = []
+    choose = ColdSlots.choose
+
+    def counted(self, hist, seen):
+        chosen_rows.append(len(hist))
+        return choose(self, hist, seen)
+
+    monkeypatch.setattr(ColdSlots, "choose", counted)
+    # when: three batches
+    batches = list(score_batches(scorer_for(model, device="cpu"), packed, 10, exclude=packed, batch_size=16))
+    # then: each batch carries the picks its scores were made with (the stage's choice), made once per row
+    assert [len(b.rows) for b in batches] == [16, 16, 8]
+    assert sum(chosen_rows) == len(histories)
+    picks = np.concatenate([b.cold_picks for b in batches])
+    np.testing.assert_array_equal(picks, expected)
+    assert (picks >= 0).any()
+    for b in batches:  # a pick is served (in the top 10) wherever one was made
+        for r, row in zip(b.rows, b.cold_picks, strict=True):
+            assert np.isin(row[row >= 0], b.items[r - b.rows[0]]).all()
+
+
+def test_a_model_without_a_cold_stage_hands_on_no_picks(shop):
+    _, split, emb = shop
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    packed = PackedHistories.from_lists([h.tolist() for h in split.train.sequences()[:5]])
+    assert next(score_batches(scorer_for(model, device="cpu"), packed, 10)).cold_picks is None
