@@ -172,3 +172,43 @@ def test_a_model_without_a_cold_stage_hands_on_no_picks(shop):
     model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
     packed = PackedHistories.from_lists([h.tolist() for h in split.train.sequences()[:5]])
     assert next(score_batches(scorer_for(model, device="cpu"), packed, 10)).cold_picks is None
+
+
+def test_the_grid_chooses_once_per_batch_and_reports_what_each_configuration_chose_alone(shop, monkeypatch):
+    # given: popularity; noisy text vectors (cosines to the profile ~0.8-1) and thresholds that
+    # some picks pass and some do not
+    from recommendations.engine.cold_slots import _Staged, base_top, grid
+    from recommendations.engine.metrics import evaluate_ranks
+
+    _, split, emb = shop
+    emb = emb + np.random.default_rng(0).normal(0, 0.25, emb.shape).astype(np.float32)
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    configs = grid(cosines=(None, 0.9, 0.95))
+    chosen_rows: list[int] = []
+    choose = ColdSlots.choose
+
+    def counted(self, hist, seen):
+        chosen_rows.append(len(hist))
+        return choose(self, hist, seen)
+
+    # the reference: each configuration's picks chosen on their own (what the grid did before)
+    seen, histories = split.train.csr(binary=True), split.train.sequences()
+    top = base_top(model, split.valid[:, 0], seen)
+    off = ColdSlots(ColdSlotsConfig(slots=0), emb, split.train.item_counts())
+    alone = []
+    for cfg in configs:
+        staged = _Staged(top, off.with_config(cfg), histories, seen)
+        m, ranks = evaluate_ranks(staged, split.train, split.valid, k=10, with_coverage=False)
+        alone.append((m["ndcg@10"], staged.served))
+    monkeypatch.setattr(ColdSlots, "choose", counted)
+    # when
+    stage, report = choose_cold_slots(model, split.train, split.valid, emb, configs=configs)
+    # then: the same numbers for every configuration, from one choice per batch of customers
+    n_lists = len(np.unique(split.valid[:, 0]))
+    assert [(r["ndcg"], r["served_per_list"]) for r in report["valid"]] == [(m, s / n_lists) for m, s in alone]
+    by_slots = {}
+    for cfg, (_, served) in zip(configs, alone, strict=True):
+        by_slots.setdefault(cfg.slots, set()).add(served)
+    assert all(len(served) == 3 for slots, served in by_slots.items() if slots)  # every threshold cut
+    batches = [len(np.unique(split.valid[lo : lo + 512, 0])) for lo in range(0, len(split.valid), 512)]
+    assert chosen_rows == batches
