@@ -33,6 +33,8 @@ from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, histor
 from recommendations.engine.data import build_dataset  # noqa: E402
 from recommendations.engine.models import make_recommender  # noqa: E402
 
+SIZES = {"customers": 8192, "items": 10_000, "cold": 1000, "batch": 2048, "slots": 5, "history": 20, "threads": 1}
+
 
 def synthetic_shard(n_customers: int, n_items: int, n_cold: int, history: int, seed: int = 0):
     """(dataset, text vectors): warm items drawn half by a Zipf-like popularity, half uniformly (each
@@ -54,14 +56,9 @@ def synthetic_shard(n_customers: int, n_items: int, n_cold: int, history: int, s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=8192)
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--cold", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=2048)
-    parser.add_argument("--slots", type=int, default=5)
-    parser.add_argument("--history", type=int, default=20)
+    for name, default in SIZES.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--algorithm", default="popularity")
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 

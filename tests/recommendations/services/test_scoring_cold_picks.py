@@ -53,16 +53,9 @@ def test_stored_rows_and_reasons_are_unchanged(cold_slot_version):
     assert rows == json.loads(EXPECTED_ROWS.read_text())
 
 
-def test_cold_picks_are_chosen_once_per_scored_customer(cold_slot_version, monkeypatch):
-    # given: every call of the stage's choice counted (the real choice runs)
-    chosen_rows: list[int] = []
-    choose = ColdSlots.choose
-
-    def counted(self, histories, seen):
-        chosen_rows.append(len(histories))
-        return choose(self, histories, seen)
-
-    monkeypatch.setattr(ColdSlots, "choose", counted)
+def test_cold_picks_are_chosen_once_per_scored_customer(cold_slot_version, cold_choices):
+    # given: every call of the stage's choice counted from here on
+    cold_choices.clear()
     # when
     rescored = model_version_rescore()
     # then: one choice per customer scored (one batch here: one call), not one for the list and
@@ -70,5 +63,5 @@ def test_cold_picks_are_chosen_once_per_scored_customer(cold_slot_version, monke
     scored = (Recommendation.objects.filter(model_version=rescored, list=Recommendation.List.DISCOVER)
               .values("customer").distinct().count())
     assert scored > 0
-    assert sum(chosen_rows) == scored
-    assert len(chosen_rows) == 1
+    assert sum(cold_choices) == scored
+    assert len(cold_choices) == 1

@@ -228,33 +228,24 @@ def test_admin_train_now_answers_at_once_and_trains_after_the_response(transacti
     assert run.status == TrainingRun.Status.SUCCEEDED and run.model_version is not None
 
 
-def test_the_active_version_is_measured_with_its_cold_stage_chosen_once_per_batch(shop, monkeypatch):
+def test_the_active_version_is_measured_with_its_cold_stage_chosen_once_per_batch(shop, monkeypatch, cold_choices):
     """The comparison measures the active configuration as served (cold stage chosen on the same
     validation, like the challenger's), and the grid's choice is made once per batch of customers,
     not once per configuration."""
-    from recommendations.engine.cold_slots import ColdSlots
     from recommendations.services import training
 
     # given: popularity serving with cold slots chosen on validation
     incumbent = _run("popularity").model_version
     assert incumbent.metrics["cold_slots"]["chosen"]["slots"] > 0
-    chosen_rows: list[int] = []
-    choose = ColdSlots.choose
-
-    def counted(self, histories, seen):
-        chosen_rows.append(len(histories))
-        return choose(self, histories, seen)
-
     during_comparison: list[list[int]] = []
     compare = training._active_test_metrics
 
     def observed(*args, **kwargs):
-        start = len(chosen_rows)
+        start = len(cold_choices)
         result = compare(*args, **kwargs)
-        during_comparison.append(chosen_rows[start:])
+        during_comparison.append(cold_choices[start:])
         return result
 
-    monkeypatch.setattr(ColdSlots, "choose", counted)
     monkeypatch.setattr(training, "_active_test_metrics", observed)
     # when: an item-kNN challenger is compared with it
     run = _run("itemknn")
