@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from drill_common import ensure_database, free_port, insert_bench_catalogue  # noqa: E402  (bench/ helpers)
+from drill_common import ensure_database, free_port, reset_bench_shop  # noqa: E402  (bench/ helpers)
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tailored_campaign_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
@@ -34,22 +34,9 @@ def generate(n_customers: int, n_items: int, recs_per_customer: int, n_send: int
 
     started = time.monotonic()
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE campaigns_click, campaigns_recipient, campaigns_campaign, "
-                    "recommendations_recommendation, recommendations_modelversion, crm_interaction, crm_feedback, "
-                    "crm_segment, crm_item, crm_customer RESTART IDENTITY CASCADE")
-        cur.execute(
-            """INSERT INTO crm_customer (external_id, email, first_name, last_name, country, attributes, email_opt_in,
-                   created_at, updated_at)
-               SELECT 'c' || g, 'c' || g || '@example.com', 'Name' || g, 'Bench', 'DE',
-                      CASE WHEN g <= %s THEN '{"bench_send": true}'::jsonb ELSE '{}'::jsonb END,
-                      g %% 20 <> 0, now(), now()
-               FROM generate_series(1, %s) g""",
-            [n_send, n_customers],
-        )
-        version_id = insert_bench_catalogue(
-            cur, n_items=n_items, recs_per_customer=recs_per_customer, out_of_stock_every=50
-        )
-        cur.execute("ANALYZE")
+        version_id = reset_bench_shop(
+            cur, n_customers=n_customers, n_items=n_items, recs_per_customer=recs_per_customer,
+            attributes_first=(n_send, '{"bench_send": true}'), opt_out_every=20, out_of_stock_every=50)
     return {"generate_seconds": round(time.monotonic() - started, 2), "model_version_id": version_id}
 
 

@@ -7,8 +7,8 @@
   started again with its queues intact (as a production Redis with persistence would be).
 - ``Gunicorn``: the product's WSGI app; ``SmtpSinkProcess``: a real SMTP server (aiosmtpd) in its
   own process that appends every accepted message to a JSON-lines file.
-- ``manage()``, ``django_env()``, ``write_result()``; ``free_port()`` and ``ensure_database()``, which
-  the other benchmarks use too.
+- ``manage()``, ``django_env()``, ``write_result()``; ``free_port()``, ``ensure_database()`` and the
+  bench shop (``reset_bench_shop()``, ``insert_bench_catalogue()``), which the other benchmarks use too.
 
 Run ``python bench/drill_common.py smtp-sink --port N --log FILE`` to start a sink by hand.
 """
@@ -72,6 +72,33 @@ def write_result(name: str, result: dict) -> Path:
     path.write_text(text + "\n")
     print(text)
     return path
+
+
+BENCH_TABLES = ("campaigns_click, campaigns_recipient, campaigns_campaign, recommendations_recommendation, "
+                "recommendations_modelversion, crm_interaction, crm_feedback, crm_segment, crm_item, crm_customer")
+
+
+def reset_bench_shop(cur, *, n_customers: int, n_items: int, recs_per_customer: int,
+                     domains: tuple[str, ...] = ("example.com",), attributes_first: tuple[int, str] = (0, "{}"),
+                     opt_out_every: int = 0, out_of_stock_every: int = 0) -> int:
+    """Empty the CRM, campaign and recommendation tables, then insert customers ``c1..n`` (e-mail
+    ``c<g>@<domain>``, the domains in turn; the first ``attributes_first[0]`` get the JSON
+    ``attributes_first[1]``, the others ``{}``; every ``opt_out_every``-th not opted in, 0: none) and
+    :func:`insert_bench_catalogue`'s items, active version and lists; ANALYZE. The version's id."""
+    flagged, attributes = attributes_first
+    cur.execute(f"TRUNCATE {BENCH_TABLES} RESTART IDENTITY CASCADE")
+    cur.execute(
+        """INSERT INTO crm_customer (external_id, email, first_name, last_name, country, attributes, email_opt_in,
+               created_at, updated_at)
+           SELECT 'c' || g, 'c' || g || '@' || (%s::text[])[1 + g %% %s], 'Name' || g, 'Bench', 'DE',
+                  CASE WHEN g <= %s THEN %s::jsonb ELSE '{}'::jsonb END, g %% %s <> 0, now(), now()
+           FROM generate_series(1, %s) g""",
+        [list(domains), len(domains), flagged, attributes, opt_out_every or n_customers + 1, n_customers],
+    )
+    version_id = insert_bench_catalogue(cur, n_items=n_items, recs_per_customer=recs_per_customer,
+                                        out_of_stock_every=out_of_stock_every)
+    cur.execute("ANALYZE")
+    return version_id
 
 
 def insert_bench_catalogue(cur, *, n_items: int, recs_per_customer: int, out_of_stock_every: int = 0) -> int:

@@ -38,7 +38,7 @@ from drill_common import (  # noqa: E402
     ROOT,
     SmtpSinkProcess,
     ensure_database,
-    insert_bench_catalogue,
+    reset_bench_shop,
     stop_process,
     write_result,
 )
@@ -51,19 +51,7 @@ def generate(n_customers: int, n_items: int = 500) -> None:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE campaigns_click, campaigns_recipient, campaigns_campaign, "
-                    "recommendations_recommendation, recommendations_modelversion, crm_interaction, crm_feedback, "
-                    "crm_segment, crm_item, crm_customer RESTART IDENTITY CASCADE")
-        cur.execute(
-            """INSERT INTO crm_customer (external_id, email, first_name, last_name, country, attributes, email_opt_in,
-                   created_at, updated_at)
-               SELECT 'c' || g, 'c' || g || '@' || (%s::text[])[1 + g %% %s], 'Name' || g, 'Bench', 'DE', '{}'::jsonb,
-                      true, now(), now()
-               FROM generate_series(1, %s) g""",
-            [list(DOMAINS), len(DOMAINS), n_customers],
-        )
-        insert_bench_catalogue(cur, n_items=n_items, recs_per_customer=10)
-        cur.execute("ANALYZE")
+        reset_bench_shop(cur, n_customers=n_customers, n_items=n_items, recs_per_customer=10, domains=DOMAINS)
 
 
 def build(name: str) -> tuple[int, int]:

@@ -186,6 +186,7 @@ class SequentialScorer:
         self.max_len = int(getattr(model, "_max_len", model.config.max_len))
         self.width = getattr(model, "_width", None)  # basket-token models: [B, L, width]
         self.cold_stage = cold_stage_of(model)
+        self.cold_picks: np.ndarray | None = None  # the cold stage's choice for the last block
 
     def tokens(self, histories: PackedHistories) -> np.ndarray:
         flat = histories.last_tokens(self.max_len)
@@ -213,8 +214,8 @@ class SequentialScorer:
             s = q @ self.p.T
         s = s.float() + self.b[None] + b_u.float()[:, None]
         if self.cold_stage is not None:  # on the CPU, exactly as the model's served_score_histories
-            s = torch.as_tensor(self.cold_stage.apply(s.cpu().numpy(), history_arrays(histories)),
-                                device=self.device)
+            staged, self.cold_picks = self.cold_stage.choose_and_apply(s.cpu().numpy(), history_arrays(histories))
+            s = torch.as_tensor(staged, device=self.device)
         return s
 
 
@@ -226,10 +227,11 @@ class RecommenderScorer:
         self.model = model
         self.n_items = model.n_items
         self.device = resolve_device(device)
+        self.cold_picks: np.ndarray | None = None  # the cold stage's choice for the last block
 
     def block(self, histories: PackedHistories) -> torch.Tensor:
-        scores = np.asarray(self.model.served_score_histories(histories.to_lists()), dtype=np.float32)
-        return torch.from_numpy(scores).to(self.device)
+        scores, self.cold_picks = self.model.served_score_histories_and_picks(histories.to_lists())
+        return torch.from_numpy(np.asarray(scores, dtype=np.float32)).to(self.device)
 
 
 def scorer_for(model, device: str | torch.device = "auto", ann: str = "exact") -> Scorer:
@@ -266,6 +268,9 @@ class ScoredBatch:
     rows: np.ndarray  # int64 [B]: positions in the packed histories
     items: np.ndarray  # int32 [B, k]: item indices, best first
     scores: np.ndarray  # float32 [B, k]; -inf where fewer than k items were allowed
+    # int64 [B, slots]: the cold items the model's cold stage chose for each row's slots (-1 = none),
+    # as the scorer chose them for these scores; None when no cold stage was applied
+    cold_picks: np.ndarray | None = None
 
 
 def default_batch_size(n_items: int) -> int:
@@ -308,14 +313,17 @@ def score_batches(
               and _cpu_single_thread(device) else None)
     with torch.inference_mode():
         for lo, hi in spans:
-            parts = [_score_chunk(scorer, histories, exclude, blocked, k, c_lo, min(c_lo + chunk, hi), buffer)
-                     for c_lo in range(lo, hi, chunk)]
+            parts, picks = [], []
+            for c_lo in range(lo, hi, chunk):
+                parts.append(_score_chunk(scorer, histories, exclude, blocked, k, c_lo, min(c_lo + chunk, hi), buffer))
+                picks.append(getattr(scorer, "cold_picks", None))  # what the block just chose, if anything
             values = parts[0][0] if len(parts) == 1 else torch.cat([v for v, _ in parts])
             items = parts[0][1] if len(parts) == 1 else torch.cat([i for _, i in parts])
             yield ScoredBatch(
                 rows=np.arange(lo, hi, dtype=np.int64),
                 items=items.to(torch.int32).cpu().numpy(),
                 scores=values.float().cpu().numpy(),
+                cold_picks=None if any(p is None for p in picks) else np.concatenate(picks),
             )
 
 

@@ -112,6 +112,14 @@ class ColdSlots:
             cos_out[r, : len(order)] = cos[r, finite[order]]
         return items, cos_out
 
+    def choose_and_apply(self, scores: np.ndarray, histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply` (a history's items are never served) and the items it chose, int64
+        [n, slots] (-1 = none): for a caller that needs both (batch scoring stores the picks' reasons),
+        so the choice, the costly part, is made once per block."""
+        seen = history_matrix(histories, np.shape(scores)[1])
+        chosen = self.choose(histories, seen)[0]
+        return self.apply(scores, histories, seen, chosen=chosen), chosen
+
     def apply(self, scores: np.ndarray, histories: list[np.ndarray], seen: sp.csr_matrix | None = None,
               chosen: np.ndarray | None = None) -> np.ndarray:
         """``scores`` [n, n_items] with the chosen cold items moved into the slots (a copy).
@@ -248,11 +256,46 @@ def base_top(model, users: np.ndarray, seen: sp.csr_matrix, k: int = BASE_TOP, b
     return TopScores(model.n_items, users, items, values)
 
 
-class _Staged:
-    """``TopScores`` with a stage applied, as ``evaluate_ranks`` sees a model."""
+class _SharedPicks:
+    """The grid's cold picks, chosen once per batch of customers for every configuration.
 
-    def __init__(self, top: TopScores, stage: ColdSlots, histories: list, seen: sp.csr_matrix) -> None:
+    Why: :meth:`ColdSlots.choose` is most of the grid's cost (16 of 31 s on completejourney), and
+    the configurations differ only in how many slots and which minimum cosine: a configuration's
+    picks are the first ``slots`` of the widest configuration's (the text order is a total order),
+    less those below its ``min_cosine`` (they come last in that order, so the rest stay a prefix).
+    Configurations that read other profiles or another cold mask (``n_recent``,
+    ``cold_threshold``) are chosen apart."""
+
+    def __init__(self, configs: list[ColdSlotsConfig]) -> None:
+        self.widest: dict[tuple[int, int], int] = {}
+        for cfg in configs:
+            key = (cfg.n_recent, cfg.cold_threshold)
+            self.widest[key] = max(self.widest.get(key, 0), cfg.slots)
+        self.cache: dict[tuple[int, int, bytes], tuple[np.ndarray, np.ndarray]] = {}
+
+    def chosen(self, stage: ColdSlots, user_idx: np.ndarray, histories: list, seen: sp.csr_matrix) -> np.ndarray:
+        """``stage.choose(histories, seen)[0]`` for the customers ``user_idx``."""
+        cfg = stage.config
+        key = (cfg.n_recent, cfg.cold_threshold, np.asarray(user_idx, np.int64).tobytes())
+        if key not in self.cache:
+            wide = ColdSlotsConfig(slots=self.widest[key[:2]], min_cosine=None, list_k=cfg.list_k,
+                                   n_recent=cfg.n_recent, cold_threshold=cfg.cold_threshold)
+            self.cache[key] = stage.with_config(wide).choose(histories, seen)
+        items, cos = self.cache[key]
+        items = items[:, : cfg.slots].copy()
+        if cfg.min_cosine is not None:
+            items[~(cos[:, : cfg.slots] >= cfg.min_cosine)] = -1
+        return items
+
+
+class _Staged:
+    """``TopScores`` with a stage applied, as ``evaluate_ranks`` sees a model; ``picks`` shares the
+    choice between the grid's configurations."""
+
+    def __init__(self, top: TopScores, stage: ColdSlots, histories: list, seen: sp.csr_matrix,
+                 picks: _SharedPicks | None = None) -> None:
         self.top, self.stage, self.histories, self.seen = top, stage, histories, seen
+        self.picks = picks
         self.served = 0  # cold items put in a slot, over all rows scored
 
     def score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -260,7 +303,10 @@ class _Staged:
         hist, seen = [self.histories[u] for u in user_idx], self.seen[user_idx]
         if not self.stage.active:
             return self.top.score(user_idx)
-        chosen = self.stage.choose(hist, seen)[0]
+        if self.picks is None:
+            chosen = self.stage.choose(hist, seen)[0]
+        else:
+            chosen = self.picks.chosen(self.stage, user_idx, hist, seen)
         self.served += int((chosen >= 0).sum())
         return self.stage.apply(self.top.score(user_idx), hist, seen, chosen=chosen)
 
@@ -294,8 +340,9 @@ def choose_cold_slots(
     k = configs[0].list_k
     n_lists = len(np.unique(targets[:, 0]))
     rows = []
+    picks = _SharedPicks(configs)  # one choice per batch of customers for the whole grid
     for cfg in configs:
-        staged = _Staged(top, off.with_config(cfg), histories, seen)
+        staged = _Staged(top, off.with_config(cfg), histories, seen, picks)
         m, ranks = evaluate_ranks(staged, train, targets, k=k, cold_threshold=cfg.cold_threshold,
                                   with_coverage=False)
         gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)

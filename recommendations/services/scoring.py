@@ -26,8 +26,7 @@ from django.conf import settings
 from crm.models import Customer, Feedback, Interaction, Item
 
 from ..conf import recommendations_settings
-from ..engine.batch_scoring import PackedHistories, cold_stage_of, history_arrays, score_batches, scorer_for
-from ..engine.cold_slots import history_matrix
+from ..engine.batch_scoring import PackedHistories, score_batches, scorer_for
 from ..engine.models import BUY_AGAIN_DIR, Recommender, load_buy_again, load_recommender, top_k
 from ..models import ModelVersion, Recommendation
 from ..reasons import buy_again_reason
@@ -293,16 +292,14 @@ def _discover_blocks(
         [index[i] for i in rejected.get(cid, set()) | history.done.get(cid, set()) if i in index]
         for cid, _ in todo])
     scorer = scorer_for(model, ann=recommendations_settings().ANN)
-    stage = cold_stage_of(model)
     for scored in score_batches(scorer, packed, min(k, model.n_items), exclude=exclude, allowed=available):
         batch = [todo[r] for r in scored.rows]
         items = scored.items.astype(np.int64)
-        picks = None  # the cold items the stage put in each customer's slots (the scorer's own choice)
-        if stage is not None and len(batch):
-            hist = history_arrays(packed.slice(int(scored.rows[0]), int(scored.rows[-1]) + 1))
-            picks = stage.choose(hist, history_matrix(hist, model.n_items))[0]
+        # the cold items the stage put in each customer's slots: the scorer's own choice, made once
+        # for the scores and handed on with them (choosing again for the reasons doubled its cost)
         codes, reasons = _reason_codes(items, [histories.get(cid, []) for cid, _ in batch],
-                                       [country for _, country in batch], loaded, titles, popular, picks)
+                                       [country for _, country in batch], loaded, titles, popular,
+                                       scored.cold_picks)
         blocks.append(RecommendationBlock.from_top_k(
             Recommendation.List.DISCOVER, np.array([cid for cid, _ in batch], np.int64), loaded.item_ids[items],
             scored.scores, probabilities=model.probability(scored.scores), reason_codes=codes, reasons=reasons))

@@ -183,10 +183,15 @@ class Recommender(ABC):
 
     def served_score_histories(self, histories: list[list[int]]) -> np.ndarray:
         """``score_histories`` with the cold stage applied (a history's items are never served)."""
+        return self.served_score_histories_and_picks(histories)[0]
+
+    def served_score_histories_and_picks(self, histories: list[list[int]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`served_score_histories` and the cold items the stage put in each row's slots
+        (int64 [n, slots], -1 = none; None without an active stage), chosen once for both."""
         scores = self.score_histories(histories)
         if self.cold_stage is None or not self.cold_stage.active:
-            return scores
-        return self.cold_stage.apply(scores, [np.asarray(h, np.int64) for h in histories])
+            return scores, None
+        return self.cold_stage.choose_and_apply(scores, [np.asarray(h, np.int64) for h in histories])
 
     def probability(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated probability for raw scores, ``sigmoid(a*s + b)`` (default a=1, b=0)."""

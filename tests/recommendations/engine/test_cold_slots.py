@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recommendations.engine.batch_scoring import PackedHistories, score_batches, scorer_for
-from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, choose_cold_slots
+from recommendations.engine.cold_slots import ColdSlots, ColdSlotsConfig, choose_cold_slots, history_matrix
 from recommendations.engine.data import build_dataset, leave_last_out_split
 from recommendations.engine.metrics import evaluate
 from recommendations.engine.models import load_recommender, make_recommender
@@ -97,14 +97,20 @@ def test_validation_rule_gives_no_slot_when_cold_items_are_never_bought():
     assert any(row["served_per_list"] > 0 for row in report["valid"][1:])  # it did try them
 
 
-@pytest.mark.parametrize("algorithm", ["popularity", "sequential"])
-def test_saved_model_batch_scorer_and_export_serve_the_engines_list(shop, algorithm, tmp_path):
-    # given
-    ds, split, emb = shop
+def _two_slot_model(shop, algorithm: str):
+    """``algorithm`` fit on the shop's training part with 2 cold slots; the first 40 histories."""
+    _, split, emb = shop
     params = {**FAST_SEQUENTIAL, "max_epochs": 2} if algorithm == "sequential" else {}
     model = make_recommender(algorithm, params).fit(split.train, item_embeddings=emb, valid=split.valid)
     model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=2), emb, split.train.item_counts()), split.train)
-    histories = [h.tolist() for h in split.train.sequences()[:40]]
+    return model, [h.tolist() for h in split.train.sequences()[:40]]
+
+
+@pytest.mark.parametrize("algorithm", ["popularity", "sequential"])
+def test_saved_model_batch_scorer_and_export_serve_the_engines_list(shop, algorithm, tmp_path):
+    # given
+    _, split, _ = shop
+    model, histories = _two_slot_model(shop, algorithm)
     # when
     loaded = load_recommender(model.save(tmp_path / "m"))
     direct = model.served_score_histories(histories)
@@ -132,3 +138,64 @@ def test_fit_recommender_keeps_the_validated_stage_through_the_refit(shop):
     assert model.cold_stage is not None and model.cold_stage.config.slots == chosen["slots"]
     assert metrics["test_cold_hr@10"] > 0
     assert (model.cold_stage.item_pop == ds.item_counts()).all()  # cold = few events in ALL the data
+
+
+@pytest.mark.parametrize("algorithm", ["popularity", "sequential"])
+def test_batch_scorer_hands_on_its_cold_picks_chosen_once_per_row(shop, algorithm, cold_choices):
+    # given: a model with 2 cold slots; every call of the stage's choice is counted from here on
+    model, histories = _two_slot_model(shop, algorithm)
+    packed = PackedHistories.from_lists(histories)
+    arrays = [np.asarray(h, np.int64) for h in histories]
+    expected = model.cold_stage.choose(arrays, history_matrix(arrays, model.n_items))[0]
+    cold_choices.clear()
+    # when: three batches
+    batches = list(score_batches(scorer_for(model, device="cpu"), packed, 10, exclude=packed, batch_size=16))
+    # then: each batch carries the picks its scores were made with (the stage's choice), made once per row
+    assert [len(b.rows) for b in batches] == [16, 16, 8]
+    assert sum(cold_choices) == len(histories)
+    picks = np.concatenate([b.cold_picks for b in batches])
+    np.testing.assert_array_equal(picks, expected)
+    assert (picks >= 0).any()
+    for b in batches:  # a pick is served (in the top 10) wherever one was made
+        for r, row in zip(b.rows, b.cold_picks, strict=True):
+            assert np.isin(row[row >= 0], b.items[r - b.rows[0]]).all()
+
+
+def test_a_model_without_a_cold_stage_hands_on_no_picks(shop):
+    _, split, emb = shop
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    packed = PackedHistories.from_lists([h.tolist() for h in split.train.sequences()[:5]])
+    assert next(score_batches(scorer_for(model, device="cpu"), packed, 10)).cold_picks is None
+
+
+def test_the_grid_chooses_once_per_batch_and_reports_what_each_configuration_chose_alone(shop, cold_choices):
+    # given: popularity; noisy text vectors (cosines to the profile ~0.8-1) and thresholds that
+    # some picks pass and some do not
+    from recommendations.engine.cold_slots import _Staged, base_top, grid
+    from recommendations.engine.metrics import evaluate_ranks
+
+    _, split, emb = shop
+    emb = emb + np.random.default_rng(0).normal(0, 0.25, emb.shape).astype(np.float32)
+    model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
+    configs = grid(cosines=(None, 0.9, 0.95))
+    # the reference: each configuration's picks chosen on their own (what the grid did before)
+    seen, histories = split.train.csr(binary=True), split.train.sequences()
+    top = base_top(model, split.valid[:, 0], seen)
+    off = ColdSlots(ColdSlotsConfig(slots=0), emb, split.train.item_counts())
+    alone = []
+    for cfg in configs:
+        staged = _Staged(top, off.with_config(cfg), histories, seen)
+        m, ranks = evaluate_ranks(staged, split.train, split.valid, k=10, with_coverage=False)
+        alone.append((m["ndcg@10"], staged.served))
+    cold_choices.clear()
+    # when
+    stage, report = choose_cold_slots(model, split.train, split.valid, emb, configs=configs)
+    # then: the same numbers for every configuration, from one choice per batch of customers
+    n_lists = len(np.unique(split.valid[:, 0]))
+    assert [(r["ndcg"], r["served_per_list"]) for r in report["valid"]] == [(m, s / n_lists) for m, s in alone]
+    by_slots = {}
+    for cfg, (_, served) in zip(configs, alone, strict=True):
+        by_slots.setdefault(cfg.slots, set()).add(served)
+    assert all(len(served) == 3 for slots, served in by_slots.items() if slots)  # every threshold cut
+    batches = [len(np.unique(split.valid[lo : lo + 512, 0])) for lo in range(0, len(split.valid), 512)]
+    assert cold_choices == batches

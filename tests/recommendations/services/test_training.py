@@ -226,3 +226,35 @@ def test_admin_train_now_answers_at_once_and_trains_after_the_response(transacti
         worker.join(timeout=300)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.model_version is not None
+
+
+def test_the_active_version_is_measured_with_its_cold_stage_chosen_once_per_batch(shop, monkeypatch, cold_choices):
+    """The comparison measures the active configuration as served (cold stage chosen on the same
+    validation, like the challenger's), and the grid's choice is made once per batch of customers,
+    not once per configuration."""
+    from recommendations.services import training
+
+    # given: popularity serving with cold slots chosen on validation
+    incumbent = _run("popularity").model_version
+    assert incumbent.metrics["cold_slots"]["chosen"]["slots"] > 0
+    during_comparison: list[list[int]] = []
+    compare = training._active_test_metrics
+
+    def observed(*args, **kwargs):
+        start = len(cold_choices)
+        result = compare(*args, **kwargs)
+        during_comparison.append(cold_choices[start:])
+        return result
+
+    monkeypatch.setattr(training, "_active_test_metrics", observed)
+    # when: an item-kNN challenger is compared with it
+    run = _run("itemknn")
+    # then: the active configuration refit on the same split scores what it scored as the winner
+    # of its own run (same data, same stage choice), cold stage included
+    active = run.model_version.metrics["active_test"]
+    assert active["version"] == incumbent.pk
+    assert active["ndcg@10"] == incumbent.metrics["test"]["ndcg@10"]
+    assert active["cold_hr@10"] == incumbent.metrics["test"]["cold_hr@10"]
+    # one choice for the grid's one batch of validation customers (11 configurations; it was 10
+    # choices, one per configuration with slots) and one for the test pass's batch
+    assert len(during_comparison) == 1 and len(during_comparison[0]) == 2
