@@ -384,7 +384,7 @@ def run_dataset(name: str, args, seq_over: dict) -> dict:
     emb, embed_s, n_embedded = None, 0.0, 0
     if texts is not None and not args.no_text:
         t0 = time.perf_counter()
-        encoder, cache = TextEncoder(), EmbeddingCache(args.cache)
+        encoder, cache = TextEncoder(args.text_model), EmbeddingCache(args.cache)
         for start in range(0, len(texts), 2000):  # saved chunk by chunk: an interrupted run keeps its work
             n_embedded += embed_with_cache(encoder, texts[start : start + 2000], cache)[1]
             print(f"   embedded {min(start + 2000, len(texts))}/{len(texts)}", flush=True)
@@ -481,6 +481,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seq-params", default="{}", help="JSON overrides for the sequential rows")
     parser.add_argument("--no-text", action="store_true")
+    parser.add_argument("--text-model", default=None,
+                        help="text encoder folder (default: the bundled all-MiniLM-L6-v2); texts found in "
+                             "--cache are never re-encoded, so a folder holding only that model's config.json "
+                             "lets a machine without the weights reuse a cache made elsewhere")
     parser.add_argument("--catalogue", choices=["all", "events"], default="all",
                         help="events: rank only items bought in the (sub)sample (fewer texts to embed)")
     parser.add_argument("--leak", action="store_true", help="also measure the OLD line protocol")

@@ -18,11 +18,20 @@ Run:  python bench/scale.py [--customers 1000000] [--items 10000] [--dim 64] [--
    per CPU second (on a loaded machine the wall clock mostly measures waiting for a core).
 Writes ``bench/results/scale-<customers>.json``. Stored reasons are empty here (the product's reason
 text is per customer and measured by the ``score`` command, not by this script).
+
+``--no-store`` (no Django, no database: runs where only PyTorch is, e.g. a lent GPU machine) times the
+same ``score_batches`` pipeline on the resolved device (CUDA when present) for each ``--batch-sizes``
+and each ``--precisions`` (``auto``: the product's, bf16 autocast on CUDA / float32 on CPU; ``fp32``
+and ``tf32``: float32 scores, on CUDA without and with TF32 tensor cores), with the customers' top-k
+copied back to host memory as the writer would get them; next to the bare same-shape matmul on the
+device and, on CUDA, a large bf16 GEMM (8192³), the device's own matmul rate. Writes
+``bench/results/scale-compute-<device>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -170,6 +179,113 @@ def floors(scorer, packed, customer_ids, item_ids, k: int, batch: int, sample: i
     }
 
 
+class _PrecisionScorer:
+    """The bench's view of ``FactorScorer`` at a chosen precision (``auto`` = the product's own)."""
+
+    def __init__(self, scorer, precision: str) -> None:
+        self.scorer, self.precision = scorer, precision
+        self.device, self.n_items, self.p = scorer.device, scorer.n_items, scorer.p
+
+    def block(self, histories, out=None):
+        if self.precision == "auto":
+            return self.scorer.block(histories, out=out)
+        q = self.scorer.user_vectors(histories)
+        return torch.cat([q, q.new_ones(len(q), 1)], dim=1) @ self.scorer._pb_t  # float32, no autocast
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _device_gemm_tflops(device: torch.device) -> float | None:
+    """The device's own dense bf16 matmul rate (8192³, mean of 10 after 3 warm-ups); None on CPU."""
+    if device.type != "cuda":
+        return None
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    _sync(device)
+    return 10 * 2 * 8192**3 / (time.perf_counter() - started) / 1e12
+
+
+def compute_only(args) -> dict:
+    """``--no-store``: the scoring pipeline alone on the resolved device, per batch size and precision."""
+    from recommendations.engine.batch_scoring import FactorScorer, PackedHistories, score_batches
+    from recommendations.engine.device import autocast_context
+
+    rng = np.random.default_rng(0)
+    n = args.customers
+    p = rng.normal(0, 1 / np.sqrt(args.dim), (args.items, args.dim)).astype(np.float32)
+    bias = rng.normal(0, 0.1, args.items).astype(np.float32)
+    packed = PackedHistories(np.arange(n + 1, dtype=np.int64) * args.history,
+                             rng.integers(0, args.items, n * args.history, dtype=np.int32))
+    base = FactorScorer(p, bias, device="auto")
+    device = base.device
+    flops_per_customer = 2 * (args.dim + 1) * args.items
+    runs = []
+    for precision in args.precisions:
+        if precision != "auto" and device.type != "cuda":
+            continue
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        scorer = _PrecisionScorer(base, precision)
+        for batch in args.batch_sizes:
+            run = {"precision": precision, "batch_size": batch}
+            try:
+                for _ in score_batches(scorer, packed, args.k, exclude=packed, rows=range(min(n, 2 * batch)),
+                                       batch_size=batch):
+                    pass  # warm-up: kernels, allocator
+                _sync(device)
+                started, done = time.perf_counter(), 0
+                for scored in score_batches(scorer, packed, args.k, exclude=packed, batch_size=batch):
+                    done += len(scored.rows)
+                    if time.perf_counter() - started > args.max_seconds_per_run:
+                        run["partial"] = True  # too slow to finish: the rate is over what ran
+                        break
+                seconds = time.perf_counter() - started
+                run.update(customers=done, seconds=round(seconds, 3), customers_per_s=round(done / seconds),
+                           useful_tflops=round(done * flops_per_customer / seconds / 1e12, 3))
+                # the floor: the bare product of the same shape, repeated as often, on the device
+                q1 = torch.randn(batch, args.dim + 1, device=device)
+                reps = max(1, done // batch)
+                ctx = autocast_context(device) if precision == "auto" else contextlib.nullcontext()
+                with torch.inference_mode(), ctx:
+                    q1 @ base._pb_t
+                    _sync(device)
+                    t = time.perf_counter()
+                    for _ in range(reps):
+                        q1 @ base._pb_t
+                    _sync(device)
+                run["matmul_customers_per_s"] = round(reps * batch / (time.perf_counter() - t))
+                run["vs_same_shape_matmul"] = round(run["customers_per_s"] / run["matmul_customers_per_s"], 3)
+            except torch.OutOfMemoryError as exc:
+                run["error"] = f"out of memory: {str(exc).splitlines()[0]}"
+            if device.type == "cuda":
+                run["peak_device_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+                torch.cuda.reset_peak_memory_stats()
+                torch.cuda.empty_cache()
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    gemm = _device_gemm_tflops(device)
+    best = max((r for r in runs if "customers_per_s" in r), key=lambda r: r["customers_per_s"], default=None)
+    return {
+        "customers": n, "items": args.items, "dim": args.dim, "k": args.k, "history": args.history,
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+        "runs": runs, "best": best,
+        "device_bf16_gemm_tflops_8192": round(gemm, 1) if gemm else None,
+        "best_fraction_of_device_gemm_rate": round(best["useful_tflops"] / gemm, 5) if best and gemm else None,
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+                    "python": platform.python_version(), "torch": torch.__version__},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -183,9 +299,21 @@ def main() -> None:
                         help="torch threads (0 = torch's default); 1 = the CPU scoring set-up (one process per "
                              "core: cache-sized chunks, grouped top-k, PostgreSQL's COPY on the other core)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--no-store", action="store_true",
+                        help="score only (no Django, no database), per --batch-sizes and --precisions")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[2048])
+    parser.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "fp32", "tf32"])
+    parser.add_argument("--max-seconds-per-run", type=float, default=60.0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.no_store:
+        result = compute_only(args)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"scale-compute-{result['device'].split(':')[0]}.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
+        return
     ensure_database(os.environ["DATABASE_URL"])
     import django
 
