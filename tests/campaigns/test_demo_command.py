@@ -33,7 +33,11 @@ def test_demo_builds_everything_and_prints_a_short_summary(settings, tmp_path):
     assert ModelVersion.objects.filter(is_active=True).exists()
     campaign = Campaign.objects.get(name=DEMO_NAME)
     sent = Recipient.objects.filter(campaign=campaign, state=Recipient.State.SENT).count()
-    assert sent > 0 and Recipient.objects.filter(campaign=campaign, is_holdout=True).exists()
+    assert sent > 0
+    # the 10 % holdout is the deterministic hash of (campaign, customer) ids, which vary with the order of
+    # the tests on PostgreSQL (sequences are not reset): check the rule, not that 40 customers drew one
+    recipients = Recipient.objects.filter(campaign=campaign)
+    assert all(r.is_holdout == campaign.is_holdout(r.customer_id) for r in recipients if not r.skip_reason)
     outbox = list((tmp_path / "outbox").glob("*.log"))
     assert outbox and sum(f.read_text().count("Subject: ") for f in outbox) == sent
     assert authenticate(RequestFactory().post("/admin/login/"), username="admin", password="pw-demo-1") is not None
