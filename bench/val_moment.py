@@ -92,11 +92,13 @@ def run(name: str, args) -> dict:
     ds, truth, truth_now = load(name, args)
     split = leave_last_out_split(ds)
     out = {"ds": ds, "split": split, "truth": truth, "truth_now": truth_now, "gains": {}}
-    for row in args.models:
+    for row in MODELS:  # the rows asked for, plus any measured before (cached)
         algorithm, params = MODELS[row]
         path = cache / f"{row.replace(' ', '_')}.pkl"
         if path.exists():
             out["gains"][row] = pickle.loads(path.read_bytes())
+            continue
+        if row not in args.models:
             continue
         t0 = time.perf_counter()
         model = make_recommender(algorithm, params).fit(split.train, valid=split.valid, valid_now=split.valid_now)
@@ -313,8 +315,10 @@ def to_markdown(results: dict) -> str:
              "by customer; weighted designs: ratio-estimator SE) of the model the product's selection rule "
              "would choose under it (trending's half-life chosen by the same validation), that model's served "
              "number (Ta Feng: the list refit on every imported event, on the held-out last orders; "
-             "completejourney / MovieLens: the internal test), and (validation − served) in combined SE "
-             "for every candidate. Effective customers = Kish effective sample of the weights.", ""]
+             "completejourney / MovieLens: the internal test, base lists without cold slots; sequential = "
+             "the flagship without text), and (validation − served) in combined SE "
+             "for every candidate. Effective customers = Kish effective sample of the weights. Reading: "
+             "docs/recommendations.md, *Validation against the served list* (none of these designs is adopted).", ""]
     for name, r in results.items():
         lines += [f"## {name}", "", f"{r['n_valid_targets']} validation targets of {r['n_valid_customers']} "
                   f"customers; served part: {r['served_part']}: " + ", ".join(
@@ -342,6 +346,15 @@ def to_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def finite(x):
+    """``x`` with NaN / inf floats as None (strict JSON)."""
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    return None if isinstance(x, float) and not np.isfinite(x) else x
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", nargs="*", default=["tafeng", "completejourney", "movielens"])
@@ -361,7 +374,7 @@ def main() -> None:
         print(json.dumps(results[name]["designs"]["plain (today)"]), flush=True)
     if args.out:
         out = Path(args.out)
-        (out / "val_moment.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "val_moment.json").write_text(json.dumps(finite(results), indent=1) + "\n")
         (out / "val_moment.md").write_text(to_markdown(results))
     print(to_markdown(results))
 
