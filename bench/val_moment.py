@@ -212,7 +212,10 @@ def designs(ds: Dataset, split, oracle_times: np.ndarray | None = None) -> dict[
     edges = np.unique(np.quantile(age, np.linspace(0, 1, 21)))
     bins = np.clip(np.searchsorted(edges, age, side="right") - 1, 0, len(edges) - 2)
     share_valid = np.bincount(bins, minlength=len(edges) - 1) / len(age)
-    mixes = [("the last imported orders", t_test), ("one order ahead of those", ahead)]
+    last_per_customer = split.test_now[np.unique(split.test[:, 0])]
+    mixes = [("the last imported orders", t_test),
+             ("the last imported orders, one date per customer", last_per_customer),
+             ("one order ahead of those", ahead)]
     if oracle_times is not None:
         mixes.append(("the held-out last orders (oracle: not in the imported data)", oracle_times))
     for label, times in mixes:
