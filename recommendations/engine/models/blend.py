@@ -32,7 +32,7 @@ from ..data import Dataset
 from .base import FitInputs, Recommender
 from .ease import EASE, EASEConfig
 from .itemknn import _histories_csr
-from .popularity import FALLBACK_HALF_LIFE_DAYS, HALF_LIFE_GRID_DAYS, Popularity, PopularityConfig
+from .popularity import FALLBACK_HALF_LIFE_DAYS, HALF_LIFE_GRID_DAYS, Popularity, PopularityConfig, _top
 
 TREND_WEIGHT_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
 FALLBACK_TREND_WEIGHT = 0.5  # nothing to choose on (no validation targets)
@@ -168,6 +168,10 @@ class EASETrending(Recommender):
     def score_histories(self, histories: list[list[int]]) -> np.ndarray:
         x = _histories_csr(histories, self.n_items)
         return self._blend(self._ease_part(x), self._trend.score_histories(histories), x)
+
+    def trending_now(self, n: int) -> np.ndarray:
+        """The ``n`` items the trending part ranks first (as of the fit), for the "trending now" reason."""
+        return _top(self._trend._scores, n)
 
     def set_now(self, now: np.ndarray | None) -> None:
         """The trending part as of ``now`` (see :meth:`Popularity.set_now`); EASE has no moment."""
