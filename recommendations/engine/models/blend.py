@@ -58,13 +58,16 @@ def standardise(scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
     picked = s[coo.row, coo.col].astype(np.float64)
     count = n - np.bincount(coo.row, minlength=len(s))
     total = s.sum(1, dtype=np.float64) - np.bincount(coo.row, weights=picked, minlength=len(s))
-    total_sq = np.einsum("ij,ij->i", s, s, dtype=np.float64) - np.bincount(coo.row, weights=picked * picked,
-                                                                             minlength=len(s))
+    # float32 squares summed in float64: no float64 copy of the block
+    total_sq = np.square(s).sum(1, dtype=np.float64) - np.bincount(coo.row, weights=picked * picked,
+                                                                   minlength=len(s))
     count = np.maximum(count, 1)
     mean = total / count
     sd = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
     sd[sd <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return ((s - mean[:, None].astype(np.float32)) / sd[:, None].astype(np.float32)).astype(np.float32, copy=False)
+    out = s - mean[:, None].astype(np.float32)
+    out /= sd[:, None].astype(np.float32)
+    return out
 
 
 def top_k_gains(scores: np.ndarray, rows: np.ndarray, items: np.ndarray, k: int = 10) -> np.ndarray:
