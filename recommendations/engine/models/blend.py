@@ -131,9 +131,12 @@ class EASETrending(Recommender):
             seen_b = seen[batch]
             bought = seen_b.tocoo()
             z_ease = standardise(self._ease_part(self._ease._x[batch]), seen_b)
-            for h, model in trends.items():
+            for n, (h, model) in enumerate(trends.items()):
                 z_trend = standardise(model.score(batch), seen_b)
                 for w in weights:
+                    if w == 0.0 and n:  # EASE's order alone: the same for every half-life
+                        gains[(w, h)][pick] = gains[(w, half_lives[0])][pick]
+                        continue
                     blended = np.float32(1.0 - w) * z_ease + np.float32(w) * z_trend
                     blended[bought.row, bought.col] = -np.inf
                     gains[(w, h)][pick] = top_k_gains(blended, rows, items, k)
