@@ -173,12 +173,13 @@ DISCOVER_ROWS: dict[str, tuple[str, dict]] = {
     "trending": ("trending", {}),
     "itemknn": ("itemknn", {}),
     "ease": ("ease", {}),
+    "ease + trending": ("ease_trending", {}),
     "ALS (implicit)": ("als", {}),
     "SASRec (lines, no text)": ("sequential", {"baskets": False, "use_text": False}),
     "flagship (baskets+text)": ("sequential", {}),
     "text-only": ("text_only", {}),
 }
-SELECTABLE = ("popularity", "trending", "itemknn", "ease", "flagship (baskets+text)")
+SELECTABLE = ("popularity", "trending", "itemknn", "ease", "ease + trending", "flagship (baskets+text)")
 
 
 def _short(m: dict) -> dict:

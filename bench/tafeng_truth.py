@@ -43,7 +43,9 @@ from recommendations.engine.train import select_best  # noqa: E402
 
 K = 10
 DAY = 86400.0
-CANDIDATES = {"popularity": {}, "trending": {}, "ease": {"max_items": 10000}}
+CANDIDATES = {"popularity": {}, "trending": {}, "ease": {"max_items": 10000},
+              "ease_trending": {"max_items": 10000}}
+CHOSEN = ("half_life_days", "trend_weight")  # chosen on validation, kept by the refit (engine.train)
 
 
 def gains(model, hist: Dataset, targets: np.ndarray, now: np.ndarray | None = None) -> np.ndarray:
@@ -130,7 +132,7 @@ def main() -> None:
             row_gains = pickle.loads(path.read_bytes())
         else:
             model = fitted.pop(name, None) or fit(name, params)
-            chosen = {"half_life_days": model.config.half_life_days} if name == "trending" else {}
+            chosen = {key: model.fit_info[key] for key in CHOSEN if model.fit_info.get(key) is not None}
             valid = gains(model, split.train, split.valid, split.valid_now)
             model.set_histories(split.train_valid)
             test = gains(model, split.train_valid, split.test, split.test_now)

@@ -31,8 +31,9 @@ DEFAULTS = {
     "MIN_USER_EVENTS": 1,
     "MIN_ITEM_EVENTS": 1,
     # Candidates that `train --algorithm auto` compares on validation NDCG@10.
-    # trending = popularity with a half-life chosen on validation (a challenger like the others).
-    "AUTO_CANDIDATES": ["popularity", "trending", "itemknn", "ease", "sequential"],
+    # trending = popularity with a half-life chosen on validation (a challenger like the others);
+    # ease_trending = EASE's scores mixed with trending's, weight and half-life chosen on validation.
+    "AUTO_CANDIDATES": ["popularity", "trending", "itemknn", "ease", "ease_trending", "sequential"],
     # Per-algorithm hyper-parameter overrides, e.g. {"sequential": {"max_epochs": 20}}.
     "PARAMS": {},
     # Wall-clock budget of one sequential fit (early stopping keeps the best epoch seen so far), so a

@@ -35,6 +35,7 @@ ALGORITHMS: dict[str, str] = {
     "popularity": "popularity (best sellers for everyone)",
     "trending": "trending (recent best sellers, older purchases fade)",
     "ease": "EASE (item-to-item linear model)",
+    "ease_trending": "EASE + trending (what goes with a customer's purchases, mixed with what sells now)",
     "itemknn": "item k-NN (similar items)",
     "sequential": "sequential (order of a customer's events)",
     "buy_again": "buy again (replenishment cycles)",

@@ -5,7 +5,8 @@ Django-facing API
 ::
 
     model, metrics = fit_recommender(
-        algorithm="auto",            # or "popularity" | "trending" | "itemknn" | "ease" | "sequential"
+        algorithm="auto",            # or "popularity" | "trending" | "itemknn" | "ease" | "ease_trending"
+                                     #   | "sequential"
         dataset=ds,                  # data.build_dataset(...)[0], ALL cleaned events
         item_embeddings=emb,         # float32 [ds.n_items, dim] or None (text.embed_with_cache)
         params={},                   # algorithm params (config dataclass fields); for "auto"
@@ -71,8 +72,12 @@ DEFAULT_CANDIDATES: dict[str, dict[str, Any]] = {
     "trending": {},
     "itemknn": {},
     "ease": {},
+    "ease_trending": {},
     "sequential": {},
 }
+# Settings a candidate chooses on validation (fit_info) that its refit on every event keeps:
+# trending's half-life, ease_trending's half-life and trend weight.
+CHOSEN_ON_VALIDATION = ("half_life_days", "trend_weight")
 
 
 @dataclass
@@ -362,9 +367,10 @@ def fit_recommender(
         if algorithm == "sequential":
             final_params["fixed_epochs"] = max(1, int(model.fit_info.get("best_epoch") or 1))
             metrics["refit_epochs"] = final_params["fixed_epochs"]
-        if model.fit_info.get("half_life_days") is not None:  # trending: chosen on validation, keep it
-            final_params["half_life_days"] = model.fit_info["half_life_days"]
-            metrics["params"] = {**params, "half_life_days": model.fit_info["half_life_days"]}
+        chosen = {key: model.fit_info[key] for key in CHOSEN_ON_VALIDATION if model.fit_info.get(key) is not None}
+        if chosen:  # chosen on validation: keep it
+            final_params.update(chosen)
+            metrics["params"] = {**params, **chosen}
         final = make_recommender(algorithm, final_params)
         final.fit(dataset, item_embeddings=item_embeddings,
                   progress=_tagged(progress, stage="refit", algorithm=algorithm))

@@ -157,7 +157,10 @@ def _histories(lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
 
 REASON_HISTORY = 30  # a reason names one of the customer's latest this-many events
 # reason kinds (codes of _reason_codes)
-_RECENT, _NEW_SIMILAR, _NEW_IN_STORE, _BECAUSE, _POPULAR_HERE, _POPULAR = range(6)
+_RECENT, _NEW_SIMILAR, _NEW_IN_STORE, _BECAUSE, _POPULAR_HERE, _POPULAR, _TRENDING = range(7)
+# "trending now": an item among the model's this-many best sellers of the moment (models that have
+# them: trending, ease_trending), otherwise "popular with customers like you"
+TRENDING_REASON_TOP = 100
 _VERB_BY_STRENGTH = {s: KIND_VERBS.get(k, "viewed") for k, s in KIND_STRENGTH.items()}
 
 
@@ -180,7 +183,9 @@ def _reason_codes(
     store, like X"; items whose text is close (cosine >=
     ``SIMILAR_ENOUGH``) to one of the customer's latest ``REASON_HISTORY`` items "because you bought
     X" (X: the most similar of them, the earliest on a tie); the rest are popular (in the customer's
-    country when it is among the country's top sellers). One batched product for the whole batch;
+    country when it is among the country's top sellers), "trending now" when the model ranks by what
+    sells now (``trending_now``: trending, ease_trending) and the item is among its
+    ``TRENDING_REASON_TOP`` of the moment. One batched product for the whole batch;
     strings are built once per distinct reason.
     """
     n, k = items.shape
@@ -220,6 +225,9 @@ def _reason_codes(
     here = np.array([[int(i) in popular.get(c, ()) for i in row] for row, c in zip(item_ids, countries)],
                     bool).reshape(n, k)
     kind = np.where(here, _POPULAR_HERE, _POPULAR)
+    trending_now = getattr(loaded.model, "trending_now", None)
+    if trending_now is not None:
+        kind = np.where((kind == _POPULAR) & np.isin(items, trending_now(TRENDING_REASON_TOP)), _TRENDING, kind)
     kind = np.where(has_known & ~cold & (similarity >= SIMILAR_ENOUGH), _BECAUSE, kind)
     if slot_picks is not None and slot_picks.size:
         picked = ((items[:, :, None] == slot_picks[:, None, :]) & (slot_picks[:, None, :] >= 0)).any(axis=2)
@@ -245,6 +253,8 @@ def _reason_codes(
         elif r_kind == _POPULAR_HERE:
             country = country_list[r_where]
             reasons.append(f"popular in {country}" if country else "popular right now")
+        elif r_kind == _TRENDING:
+            reasons.append("trending now")
         else:
             reasons.append("popular with customers like you")
     return codes.reshape(n, k), reasons

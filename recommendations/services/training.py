@@ -57,7 +57,8 @@ from .locks import TrainingBusy, training_lock
 logger = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "ndcg@10"
-REFIT_ON_ALL = frozenset({"popularity", "trending", "itemknn", "ease"})  # cheap to refit; the sequential model is not
+# cheap to refit; the sequential model is not
+REFIT_ON_ALL = frozenset({"popularity", "trending", "itemknn", "ease", "ease_trending"})
 SEQUENTIAL_MAX_EPOCHS = 40  # progress is drawn against this when params do not say
 NO_DATA = "There are no interactions to train on yet: import or record some events first."
 UNKNOWN_ALGORITHM = "Unknown algorithm {name!r}; choose auto or one of: {choices}."
@@ -93,7 +94,7 @@ def algorithm_params(algorithm: str, overrides: dict | None = None) -> dict:
     conf = recommendations_settings()
     params = dict(conf.PARAMS.get(algorithm, {}))
     params.update(overrides or {})
-    if algorithm == "ease":
+    if algorithm in ("ease", "ease_trending"):
         params.setdefault("max_items", conf.EASE_MAX_ITEMS)
     if algorithm == "sequential":
         params.setdefault("device", conf.DEVICE)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .base import Recommender, top_k
+from .blend import EASETrending, EASETrendingConfig
 from .buy_again import BuyAgain, BuyAgainConfig
 from .calibration import apply_platt, calibrate, fit_platt
 from .ease import EASE, EASEConfig
@@ -19,6 +20,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "trending": Trending,
     "itemknn": ItemKNN,
     "ease": EASE,
+    "ease_trending": EASETrending,
     "sequential": Sequential,
 }
 # Everything that can be saved and loaded (the buy-again ranker is the second list's model).
@@ -55,7 +57,7 @@ def load_buy_again(artifact_path: str | Path) -> BuyAgain | None:
 
 __all__ = [
     "ALGORITHMS", "BUY_AGAIN_DIR", "BuyAgain", "BuyAgainConfig", "LOADABLE", "load_buy_again", "EASE",
-    "EASEConfig", "ItemKNN", "ItemKNNConfig", "Popularity",
+    "EASEConfig", "EASETrending", "EASETrendingConfig", "ItemKNN", "ItemKNNConfig", "Popularity",
     "PopularityConfig", "Recommender", "Sequential", "SequentialConfig", "apply_platt",
     "Trending", "TrendingConfig", "calibrate", "fit_platt", "load_recommender", "make_recommender", "top_k",
 ]

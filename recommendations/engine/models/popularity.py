@@ -59,6 +59,12 @@ def _decay(ages_seconds: np.ndarray, half_life_days: float | None) -> np.ndarray
     return np.power(0.5, np.maximum(ages_seconds, 0.0) / (half_life_days * DAY))
 
 
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """The (at most) ``n`` best-scoring items with a positive score, best first."""
+    order = np.argsort(-scores, kind="stable")[: max(0, int(n))]
+    return order[scores[order] > 0]
+
+
 class Popularity(Recommender):
     algorithm = "popularity"
     config_cls = PopularityConfig
@@ -140,6 +146,11 @@ class Trending(Popularity):
             self.config.half_life_days = self._choose_half_life(train, inputs)
         self.fit_info["half_life_days"] = self.config.half_life_days
         super()._fit(train, inputs)
+
+    def trending_now(self, n: int) -> np.ndarray:
+        """The ``n`` items selling most now (the decayed scores of the fit), best first: what a
+        reason may call "trending now"."""
+        return _top(self._scores, n)
 
     def _choose_half_life(self, train: Dataset, inputs: FitInputs) -> float:
         from ..metrics import evaluate

@@ -8,7 +8,8 @@ from recommendations.engine.models import ALGORITHMS, load_recommender, make_rec
 
 from .conftest import FAST_SEQUENTIAL
 
-PARAMS = {"popularity": {}, "trending": {}, "itemknn": {}, "ease": {"l2": 10.0}, "sequential": FAST_SEQUENTIAL}
+PARAMS = {"popularity": {}, "trending": {}, "itemknn": {}, "ease": {"l2": 10.0}, "ease_trending": {"l2": 10.0},
+          "sequential": FAST_SEQUENTIAL}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def test_metrics(fitted, clusters_split):
     }
 
 
-def test_registry_covers_the_five_algorithms():
-    assert set(ALGORITHMS) == {"popularity", "trending", "itemknn", "ease", "sequential"}
+def test_registry_covers_the_six_algorithms():
+    assert set(ALGORITHMS) == {"popularity", "trending", "itemknn", "ease", "ease_trending", "sequential"}
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))

@@ -12,10 +12,10 @@ PURCHASES = {"101": 5, "103": 3, "104": 2, "105": 1}
 TITLES = {i: f"T{i}" for i in range(101, 106)}
 
 
-def _loaded() -> LoadedVersion:
+def _loaded(algorithm: str = "popularity", params: dict | None = None) -> LoadedVersion:
     events = [(f"c{n}", item, "purchase", float(n), None) for item, count in PURCHASES.items() for n in range(count)]
     ds, _ = build_dataset(events, item_keys=[str(i) for i in range(101, 106)])
-    model = make_recommender("popularity", {}).fit(ds)
+    model = make_recommender(algorithm, params or {}).fit(ds)
     item_ids = np.arange(101, 106)
     return LoadedVersion(model, item_ids, {int(i): n for n, i in enumerate(item_ids)}, EMBEDDINGS)
 
@@ -36,6 +36,23 @@ def test_each_reason_says_why_the_item_is_on_that_customers_list():
     assert got[2] == ["because you bought T101", "you bought it recently", "you added to your cart it recently",
                       "you bought it recently"]
     assert len(reasons) == len(set(reasons))  # one entry per distinct reason
+
+
+def test_a_list_that_ranks_by_what_sells_now_says_trending_now():
+    """ease_trending (and trending): an item among the model's sellers of the moment that nothing
+    else explains is "trending now"; a country's top seller keeps its reason, an item nobody bought
+    is not trending."""
+    items = np.array([[0, 1, 3]])  # 101 (a top seller here), 102 (never bought), 104
+    history, popular = [[(999, "purchase")]], {"": {101}}
+    for algorithm, params, expected in (
+            ("popularity", {}, ["popular right now", "popular with customers like you",
+                                "popular with customers like you"]),
+            ("ease_trending", {"trend_weight": 0.5, "half_life_days": 7.0, "l2": 1.0},
+             ["popular right now", "popular with customers like you", "trending now"]),
+            ("trending", {"half_life_days": 7.0}, ["popular right now", "popular with customers like you",
+                                                   "trending now"])):
+        codes, reasons = _reason_codes(items, history, [""], _loaded(algorithm, params), TITLES, popular)
+        assert [reasons[c] for c in codes[0]] == expected, algorithm
 
 
 def test_an_empty_batch_has_no_reasons():
