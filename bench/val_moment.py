@@ -69,12 +69,9 @@ def gains(model, hist: Dataset, targets: np.ndarray, now: np.ndarray | None = No
 
 
 def load(name: str, args) -> tuple[Dataset, np.ndarray | None, np.ndarray | None]:
-    if name == "movielens":
-        events, keys, _ = load_movielens(Path(args.movielens))
-    elif name == "completejourney":
-        events, keys, _ = load_canonical(Path(args.completejourney))
-    else:
-        events, keys, _ = load_canonical(Path(args.tafeng))
+    # Ta Feng as the imported canonical files (tafeng_canonical.py --hold-out-last), not quality.py's zip
+    load_events = load_movielens if name == "movielens" else load_canonical
+    events, keys, _ = load_events(Path(getattr(args, name)))
     ds, _ = build_dataset(events, item_keys=keys)
     if name != "tafeng":
         return ds, None, None
