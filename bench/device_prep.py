@@ -6,8 +6,8 @@ Copies completejourney-sample and MovieLens-small (only the files ``bench/qualit
 every item text into ``<out>/cache/embeddings.npz`` here, where the bundled text model is installed,
 and copies that model's ``config.json`` to ``<out>/model/``: ``quality.py --text-model <out>/model``
 then finds every text in the cache (the cache key names the model by folder name and config hash) and
-never needs the weights, which are too large to travel. About 50 MB in all; add ``/<out>/`` to
-``.git/info/exclude`` and name it in the device tool's ``carry``.
+never needs the weights, which are too large to travel. About 50 MB in all; ``.gpu/`` is git-ignored:
+name it in the device tool's ``carry``.
 """
 
 from __future__ import annotations
