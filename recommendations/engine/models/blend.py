@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import Dataset
+from ..metrics import target_ranks
 from .base import FitInputs, Recommender
 from .ease import EASE, EASEConfig
 from .itemknn import _histories_csr
@@ -79,9 +80,7 @@ def top_k_gains(scores: np.ndarray, rows: np.ndarray, items: np.ndarray, k: int 
     gains = np.zeros(len(items))
     near = np.flatnonzero((t >= kth[rows]) & np.isfinite(t))
     if len(near):
-        block = scores[rows[near]]
-        tt = t[near][:, None]
-        ranks = (block > tt).sum(1) + (block == tt).sum(1) - 1
+        ranks = target_ranks(scores[rows[near]], items[near])
         gains[near] = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
     return gains
 
