@@ -33,7 +33,14 @@ from ..metrics import target_ranks
 from .base import FitInputs, Recommender
 from .ease import EASE, EASEConfig
 from .itemknn import _histories_csr
-from .popularity import FALLBACK_HALF_LIFE_DAYS, HALF_LIFE_GRID_DAYS, Popularity, PopularityConfig, _top
+from .popularity import (
+    FALLBACK_HALF_LIFE_DAYS,
+    HALF_LIFE_GRID_DAYS,
+    Popularity,
+    PopularityConfig,
+    _top,
+    check_half_life,
+)
 
 TREND_WEIGHT_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
 FALLBACK_TREND_WEIGHT = 0.5  # nothing to choose on (no validation targets)
@@ -48,6 +55,11 @@ class EASETrendingConfig:
     max_items: int = 10000  # EASE's cap (the product passes RECOMMENDATIONS["EASE_MAX_ITEMS"])
     use_weights: bool = True  # trending's (EASE is fit on the binary matrix, as the `ease` candidate)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.trend_weight is not None and not 0.0 <= float(self.trend_weight) <= 1.0:
+            raise ValueError(f"trend_weight must be between 0 and 1, not {self.trend_weight!r}.")
+        check_half_life(self.half_life_days)
 
 
 def standardise(scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:

@@ -39,11 +39,20 @@ HALF_LIFE_GRID_DAYS = (7.0, 14.0, 28.0, 91.0)
 FALLBACK_HALF_LIFE_DAYS = 14.0  # nothing to choose on (no validation targets)
 
 
+def check_half_life(half_life_days: float | None) -> None:
+    """A half-life is a positive number of days (None: none, or chosen on validation)."""
+    if half_life_days is not None and not float(half_life_days) > 0:
+        raise ValueError(f"half_life_days must be a positive number of days, not {half_life_days!r}.")
+
+
 @dataclass
 class PopularityConfig:
     half_life_days: float | None = None  # None = no time decay
     use_weights: bool = True  # False = count events
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_half_life(self.half_life_days)
 
 
 @dataclass
@@ -51,6 +60,9 @@ class TrendingConfig:
     half_life_days: float | None = None  # None = chosen on the validation targets at fit time
     use_weights: bool = True
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_half_life(self.half_life_days)
 
 
 def _decay(ages_seconds: np.ndarray, half_life_days: float | None) -> np.ndarray | float:

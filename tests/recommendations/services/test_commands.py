@@ -182,3 +182,16 @@ def test_export_list_errors_are_clear(transactional_db, shop, tmp_path):
         call_command("export_recommendations", "--list", "buy-again", "--exclude-seen", str(tmp_path / "x.csv"))
     with pytest.raises(CommandError, match="invalid choice: 'buy_again'"):
         call_command("export_recommendations", "--list", "buy_again", str(tmp_path / "x.csv"))
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params", "message"),
+    [
+        ("ease_trending", '{"trend_weight": 2}', "trend_weight must be between 0 and 1, not 2"),
+        ("trending", '{"half_life_days": -7}', "half_life_days must be a positive number of days, not -7"),
+    ],
+)
+def test_an_out_of_range_setting_fails_the_run_with_its_name(transactional_db, shop, algorithm, params, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("train", "--algorithm", algorithm, "--params", params)
+    assert not ModelVersion.objects.filter(algorithm=algorithm).exists()
