@@ -56,6 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     source, out = Path(args.source), Path(args.out)
     events, user_col, item_col, ts_col, order_col, copied = LAYOUT[args.format]
+    if not (source / events).is_file():
+        parser.error(f"{source / events} not found: --source must be a {args.format} dataset folder")
     with open(source / events, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         fields = list(reader.fieldnames or [])

