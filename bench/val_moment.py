@@ -46,7 +46,12 @@ from bench.quality import load_canonical, load_movielens  # noqa: E402
 from bench.tafeng_700k import heldout_targets  # noqa: E402
 from bench.tafeng_truth import truth_times  # noqa: E402
 from recommendations.engine.data import Dataset, build_dataset, leave_last_out_split, time_window_split  # noqa: E402
-from recommendations.engine.metrics import evaluate_ranks, standard_error  # noqa: E402
+from recommendations.engine.metrics import (  # noqa: E402
+    effective_groups,
+    evaluate_ranks,
+    standard_error,
+    weighted_mean_se,
+)
 from recommendations.engine.models import make_recommender  # noqa: E402
 
 K = 10
@@ -151,24 +156,9 @@ def mean_gap_days(ds: Dataset) -> float:
 
 
 # ------------------------------------------------------------------------------ designs
-def weighted(x: np.ndarray, w: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """Weighted mean and its standard error clustered by ``groups`` (linearisation of the ratio
-    estimator: residuals w * (x - mean) summed per customer)."""
-    total = float(w.sum())
-    if total <= 0:
-        return float("nan"), float("nan")
-    m = float((w * x).sum() / total)
-    _, g = np.unique(groups, return_inverse=True)
-    r = np.bincount(g.reshape(-1), weights=w * (x - m))
-    n = len(r)
-    return m, float(np.sqrt((r**2).sum() * n / max(n - 1, 1)) / total)
-
-
-def effective_customers(w: np.ndarray, groups: np.ndarray) -> float:
-    """Kish effective number of customers (one weight per customer: their validation order's)."""
-    _, g = np.unique(groups, return_inverse=True)
-    wu = np.bincount(g.reshape(-1), weights=w) / np.bincount(g.reshape(-1))
-    return float(wu.sum() ** 2 / (wu**2).sum()) if (wu**2).sum() > 0 else 0.0
+# the engine's own estimators (the product's expected quality uses them)
+weighted = weighted_mean_se
+effective_customers = effective_groups
 
 
 def designs(ds: Dataset, split, oracle_times: np.ndarray | None = None) -> dict[str, dict]:

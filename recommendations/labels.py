@@ -18,6 +18,11 @@ METRICS: dict[str, tuple[str, str]] = {
     "cold_ndcg": ("ranking quality on new items", "ranking quality where the next purchase was a little-known item"),
     "recall": ("recall", "share of the customer's next purchases found in their top {k}"),
     "precision": ("precision", "share of the top {k} that the customer went on to buy"),
+    "expected_ndcg": ("expected ranking quality of the served list (NDCG)",
+                      "validation weighted to the dates of the customers' latest orders: what the list a customer "
+                      "gets should score on their next order; the test row above is an earlier order's"),
+    "expected_customers": ("customers behind the expected quality",
+                           "how many customers' worth of validation the date weighting keeps (fewer: wider margin)"),
     "n_targets": ("customers tested", "customers whose next purchase was held out to test the model"),
     "n_cold_targets": ("of which new items", "held-out purchases of items with fewer than 5 past events"),
     "n_targets_seen": ("of which repeat purchases", "held-out purchases of an item the customer had bought before"),

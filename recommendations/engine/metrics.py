@@ -28,13 +28,16 @@ def hit_rate(ranks: np.ndarray, k: int) -> float:
     return float(np.mean(ranks < k)) if len(ranks) else 0.0
 
 
-def ndcg(ranks: np.ndarray, k: int) -> float:
-    """Mean NDCG@k with one relevant item per target: 1/log2(rank + 2) if rank < k."""
+def ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Per-target NDCG@k with one relevant item per target: 1/log2(rank + 2) if rank < k, else 0."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    if not len(ranks):
-        return 0.0
-    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return float(gains.mean())
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def ndcg(ranks: np.ndarray, k: int) -> float:
+    """Mean NDCG@k with one relevant item per target (:func:`ndcg_gains`)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(ndcg_gains(ranks, k).mean()) if len(ranks) else 0.0
 
 
 def mrr(ranks: np.ndarray) -> float:
@@ -58,6 +61,53 @@ def standard_error(values: np.ndarray, groups: np.ndarray | None = None) -> floa
     if n_groups < 2:
         return 0.0
     return float(np.sqrt((resid**2).sum() * n_groups / (n_groups - 1)) / n)
+
+
+def weighted_mean_se(values: np.ndarray, weights: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """Weighted mean of ``values`` and its standard error clustered by ``groups`` (the ratio
+    estimator's linearisation: the residuals ``w * (x - mean)`` summed per customer)."""
+    x = np.asarray(values, np.float64)
+    w = np.asarray(weights, np.float64)
+    total = float(w.sum())
+    if total <= 0 or not len(x):
+        return float("nan"), float("nan")
+    mean = float((w * x).sum() / total)
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    resid = np.bincount(g.reshape(-1), weights=w * (x - mean))
+    n = len(resid)
+    return mean, float(np.sqrt((resid**2).sum() * n / max(n - 1, 1)) / total)
+
+
+def effective_groups(weights: np.ndarray, groups: np.ndarray) -> float:
+    """Kish's effective number of customers behind target ``weights`` (a customer's weight: the
+    mean of their targets'): the full count when all weigh the same, fewer as weights spread."""
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    g = g.reshape(-1)
+    per = np.bincount(g, weights=np.asarray(weights, np.float64)) / np.bincount(g)
+    square = float((per**2).sum())
+    return float(per.sum() ** 2 / square) if square > 0 else 0.0
+
+
+def date_mix_weights(times: np.ndarray, reference_times: np.ndarray, bins: int = 20) -> np.ndarray:
+    """Importance weights that give ``times`` the date mix of ``reference_times``: the density
+    ratio over (up to) ``bins`` quantile bins of ``times``; reference times outside their range
+    count in the first or last bin."""
+    times = np.asarray(times, np.float64)
+    ref = np.asarray(reference_times, np.float64)
+    ref = ref[np.isfinite(ref)]
+    if not len(times) or not len(ref):
+        return np.ones(len(times))
+    edges = np.unique(np.quantile(times, np.linspace(0.0, 1.0, bins + 1)))
+    if len(edges) < 2:  # one date: nothing to reweight
+        return np.ones(len(times))
+
+    def bin_of(t: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
+
+    here = bin_of(times)
+    share = np.bincount(here, minlength=len(edges) - 1) / len(times)
+    wanted = np.bincount(bin_of(ref), minlength=len(edges) - 1) / len(ref)
+    return (wanted / np.maximum(share, 1e-12))[here]
 
 
 def target_ranks(scores: np.ndarray, target_items: np.ndarray) -> np.ndarray:

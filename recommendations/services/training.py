@@ -37,7 +37,7 @@ from ..conf import recommendations_settings
 from ..engine import distributed
 from ..engine.data import Dataset, Split, build_dataset, leave_last_out_split
 from ..engine.device import resolve_device
-from ..engine.metrics import evaluate
+from ..engine.metrics import evaluate, evaluate_ranks, ndcg_gains
 from ..engine.models import ALGORITHMS, BUY_AGAIN_DIR, Recommender, calibrate, make_recommender
 from ..engine.tasks import LIST_BUY_AGAIN, LIST_DISCOVER
 from ..engine.train import (
@@ -47,6 +47,7 @@ from ..engine.train import (
     fit_buy_again,
     select_best,
     selection_report,
+    served_list_estimate,
 )
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
@@ -350,12 +351,14 @@ def _select(
         params = algorithm_params(name, run.params)
         started = time.perf_counter()
         model = fit(name, params)
-        valid = (evaluate(model, data.split.train, data.split.valid, k=10, now=data.split.valid_now)
-                 if len(data.split.valid) else {})
+        valid, expected = {}, {}
+        if len(data.split.valid):
+            valid, ranks = evaluate_ranks(model, data.split.train, data.split.valid, k=10, now=data.split.valid_now)
+            expected = served_list_estimate(ndcg_gains(ranks, 10), data.split)
         entry = {"ndcg@10": valid.get(PRIMARY_METRIC), "ndcg@10_se": valid.get("ndcg@10_se"),
                  "fit_seconds": round(time.perf_counter() - started, 2), "verdict": "requested"}
         _log(run, f"{name}: validation ndcg@10={valid.get(PRIMARY_METRIC, 0):.4f}")
-        return name, model, {"valid": valid, "candidates": {name: entry}, "selection": []}
+        return name, model, {"valid": valid, "candidates": {name: entry}, "selection": [], "expected": expected}
 
     pairs = [(name, algorithm_params(name, run.params.get(name))) for name in candidates]
     try:
@@ -380,8 +383,10 @@ def _select(
         for c in results
     }
     assert best.model is not None
+    expected = served_list_estimate(best.gains, data.split) if best.gains is not None else {}
     return best.algorithm, best.model, {"valid": best.valid_metrics, "candidates": candidates_json,
-                                        "selection": selection_report(results), "results": results}
+                                        "selection": selection_report(results), "results": results,
+                                        "expected": expected}
 
 
 def _active_test_metrics(run: TrainingRun, data: CrmDataset, challenger: str, params: dict) -> dict | None:
@@ -510,6 +515,11 @@ def _train(run: TrainingRun) -> ModelVersion:
     discover = discover_task_metrics({f"test_{k}": v for k, v in test.items()},
                                      selection.get("results", []), data.split)
     discover["algorithm"] = name
+    discover.update(selection.get("expected") or {})
+    if selection.get("expected"):
+        _log(run, f"expected ndcg@10 of the served list: {discover['expected_ndcg@10']:.4f} "
+                  f"± {discover['expected_ndcg@10_se']:.4f} (validation weighted to the dates of the customers' "
+                  f"latest orders; {discover['expected_customers']:g} effective customers)")
 
     if name in REFIT_ON_ALL:
         # Closed-form models are refit on every event (as engine.fit_recommender does): the served

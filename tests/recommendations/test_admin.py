@@ -47,6 +47,15 @@ def test_model_version_detail_shows_metric_tables(staff_client, shop):
     assert "Roll back to v" in content
 
 
+def test_model_version_detail_shows_the_expected_quality_of_the_served_list(staff_client, shop):
+    metrics = {"tasks": {"discover": {"ndcg@10": 0.0234, "ndcg@10_se": 0.0006, "expected_ndcg@10": 0.0258,
+                                      "expected_ndcg@10_se": 0.0009, "expected_customers": 5177.0}}}
+    version = _version(metrics=metrics)
+    content = staff_client.get(_url(ModelVersion, "change", version.pk)).content.decode()
+    assert "expected ranking quality of the served list (NDCG) (top 10)" in content
+    assert "0.0258 ± 0.0009" in content and "customers behind the expected quality" in content
+
+
 def test_activate_action_switches_serving_version(staff_client, shop):
     # when
     response = staff_client.post(

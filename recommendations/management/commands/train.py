@@ -63,11 +63,14 @@ class Command(BaseCommand):
             raise CommandError(f"Training run {run.pk} failed: {run.error}")
         version = run.model_version
         test = version.metrics.get("test", {})
+        discover = version.metrics.get("tasks", {}).get("discover", {})
+        expected = (f"expected ndcg@10 of the served list={discover['expected_ndcg@10']:.4f} "
+                    f"± {discover['expected_ndcg@10_se']:.4f}; " if "expected_ndcg@10" in discover else "")
         self.stdout.write(run.log)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Model v{version.pk} ({version.algorithm}) test ndcg@10={test.get('ndcg@10', 0):.4f} "
-                f"hr@10={test.get('hr@10', 0):.4f}; "
+                f"hr@10={test.get('hr@10', 0):.4f}; {expected}"
                 + ("active now." if version.is_active or run.promoted or run.force_activate else "not promoted.")
             )
         )

@@ -170,13 +170,18 @@ def test_every_run_saves_the_buy_again_ranker_and_per_task_metrics(shop):
     from recommendations.engine.models import BuyAgain, load_buy_again
 
     # when
-    version = _run("popularity").model_version
+    run = _run("popularity")
+    version = run.model_version
     # then
     tasks = version.metrics["tasks"]
     assert set(tasks) == {"discover", "buy_again"}
     discover = tasks["discover"]
     assert {"ndcg@10", "ndcg@10_se", "hr@10", "mrr", "mrr_se", "n_targets"} <= set(discover)
     assert discover["ndcg@10"] == version.metrics["test"]["ndcg@10"]  # flat keys mean discover
+    # the served list's expected quality: validation weighted to the dates of the latest orders
+    assert {"expected_ndcg@10", "expected_ndcg@10_se", "expected_customers"} <= set(discover)
+    assert 0 <= discover["expected_ndcg@10"] <= 1 and discover["expected_customers"] > 0
+    assert "expected ndcg@10 of the served list" in run.log
     assert {"frequency", "recency", "buy_again"} == set(tasks["buy_again"]["baselines"])
     ranker = load_buy_again(version.artifact_path)
     assert isinstance(ranker, BuyAgain) and ranker.n_items == len(shop["items"])
