@@ -137,6 +137,7 @@ def version_metrics() -> dict | None:
     return {"version": version.pk, "algorithm": version.algorithm, "params": version.params,
             "validation": version.metrics.get("validation"), "candidates": version.metrics.get("candidates"),
             "internal_test": {k: discover.get(k) for k in ("ndcg@10", "ndcg@10_se", "hr@10", "n_targets")},
+            "expected": {k: discover.get(k) for k in ("expected_ndcg@10", "expected_ndcg@10_se", "expected_customers")},
             "timings": version.timings, "data_stats": version.data_stats}
 
 
