@@ -135,7 +135,7 @@ def served_list_estimate(gains: np.ndarray, split: Split, k: int = 10) -> dict[s
     weights = date_mix_weights(split.valid_now[users], split.test_now[tested])
     mean, se = weighted_mean_se(np.asarray(gains, np.float64), weights, users)
     return {f"expected_ndcg@{k}": mean, f"expected_ndcg@{k}_se": se,
-            "expected_customers": round(effective_groups(weights, users), 1)}
+            "expected_customers": int(round(effective_groups(weights, users)))}
 
 
 def selection_rule(

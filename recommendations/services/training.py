@@ -519,7 +519,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     if selection.get("expected"):
         _log(run, f"expected ndcg@10 of the served list: {discover['expected_ndcg@10']:.4f} "
                   f"± {discover['expected_ndcg@10_se']:.4f} (validation weighted to the dates of the customers' "
-                  f"latest orders; {discover['expected_customers']:g} effective customers)")
+                  f"latest orders; {discover['expected_customers']} effective customers)")
 
     if name in REFIT_ON_ALL:
         # Closed-form models are refit on every event (as engine.fit_recommender does): the served
