@@ -402,6 +402,20 @@ def _targets(ds: Dataset, held: np.ndarray, history: np.ndarray) -> tuple[np.nda
     return pairs[~repeat], pairs[repeat], now
 
 
+def last_basket_holdout(ds: Dataset, max_users: int, rng: np.random.Generator) -> tuple[Dataset, np.ndarray]:
+    """``ds`` without the last basket of up to ``max_users`` random customers who have at least
+    two, and the items of those baskets new to the customer as ``[n, 2]`` (user, item) targets: a
+    model's own early-stopping set, so that the caller's validation targets stay unseen by it."""
+    from_end, n_baskets = _basket_rank_from_end(ds)
+    eligible = np.unique(ds.user_idx[n_baskets >= 2])
+    chosen = np.zeros(ds.n_users, dtype=bool)
+    if len(eligible):
+        chosen[rng.choice(eligible, min(len(eligible), max_users), replace=False)] = True
+    held = chosen[ds.user_idx] & (from_end == 0) & (n_baskets >= 2)
+    new, _, _ = _targets(ds, held, ~held)
+    return ds.subset(~held), new
+
+
 def leave_last_out_split(ds: Dataset, min_events: int = 3, unit: str = "basket") -> Split:
     """Temporal leave-last-out.
 
