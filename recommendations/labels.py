@@ -20,7 +20,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "precision": ("precision", "share of the top {k} that the customer went on to buy"),
     "expected_ndcg": ("expected ranking quality of the served list (NDCG)",
                       "validation weighted to the dates of the customers' latest orders: what the list a customer "
-                      "gets should score on their next order; the test row above is an earlier order's"),
+                      "gets should score on their next order (the row below is the test's, an earlier order)"),
+    "valid_ndcg": ("ranking quality on validation (NDCG)",
+                   "the same measure on the validation orders, where the algorithms were compared: the choice "
+                   "is made on this row"),
     "expected_customers": ("customers behind the expected quality",
                            "how many customers' worth of validation the date weighting keeps (fewer: wider margin)"),
     "n_targets": ("customers tested", "customers whose next purchase was held out to test the model"),

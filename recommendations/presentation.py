@@ -60,6 +60,12 @@ def json_dict_html(data: dict | None) -> str:
     return key_value_html((key, _format_value(value)) for key, value in data.items())
 
 
+# the order of the measures in a metrics table: what the served list should score first, then the
+# test's quality measures, then its sizes
+METRIC_ORDER = ("expected_ndcg", "ndcg", "valid_ndcg", "hr", "mrr", "coverage", "cold_hr", "cold_ndcg",
+                "n_targets", "n_cold_targets", "n_targets_seen", "expected_customers", "n_items")
+
+
 def _metric_cell(values: dict, name: str) -> str:
     """A value with its standard error when stored (``<name>_se``); "n/a" for an empty slice."""
     if is_empty_slice(name, values):
@@ -88,11 +94,14 @@ def _metric_rows(names, columns: list[dict]) -> str:
 
 
 def _metric_names(columns: list[dict]) -> list[str]:
-    names = dict.fromkeys(
+    """The numeric measures of ``columns``, in :data:`METRIC_ORDER` (the stored order is lost:
+    PostgreSQL's jsonb keeps keys by length), then any others by name."""
+    names = {
         name for column in columns for name, value in column.items()
         if not name.endswith("_se") and isinstance(value, int | float) and not isinstance(value, bool)
-    )
-    return list(names)
+    }
+    rank = {base: n for n, base in enumerate(METRIC_ORDER)}
+    return sorted(names, key=lambda name: (rank.get(name.split("@")[0], len(rank)), name))
 
 
 def version_metrics_html(metrics: dict | None) -> str:
@@ -113,7 +122,7 @@ def version_metrics_html(metrics: dict | None) -> str:
             parts.append(format_html(
                 '<h3 class="tailored-task">{}: {}</h3><table class="tailored-metrics"><tr><th>measure</th>{}'
                 "<th>what it means</th></tr>{}</table>",
-                task_label(task), TASKS.get(task, ("", ""))[1], header, _metric_rows(_metric_names([values]), columns),
+                task_label(task), TASKS.get(task, ("", ""))[1], header, _metric_rows(_metric_names(columns), columns),
             ))
         return format_html_join("", "{}", ((part,) for part in parts)) or "No measures recorded."
     columns = {k: v for k, v in metrics.items() if isinstance(v, dict) and k not in ("candidates", "tasks")}

@@ -443,11 +443,13 @@ def cold_stage_carry(stage: ColdSlots | None, dst: Recommender, dataset: Dataset
 
 def discover_task_metrics(eval_metrics: dict[str, Any], results: list[Candidate], split: Split,
                           k: int = 10) -> dict[str, Any]:
-    """``metrics["tasks"]["discover"]``: the chosen model's test metrics (with standard errors),
-    plus each candidate's validation numbers and verdict as ``baselines``."""
+    """``metrics["tasks"]["discover"]``: the chosen model's test metrics (with standard errors), its
+    validation NDCG and the served list's expected NDCG (:func:`served_list_estimate`) when
+    ``eval_metrics`` holds them, plus each candidate's validation numbers and verdict as ``baselines``."""
     test = {key[5:]: v for key, v in eval_metrics.items() if key.startswith("test_")}
     test.setdefault("n_targets", int(len(split.test)))
     test.update({key: v for key, v in eval_metrics.items() if key.startswith("expected_")})
+    test.update({key: eval_metrics[key] for key in (f"valid_ndcg@{k}", f"valid_ndcg@{k}_se") if key in eval_metrics})
     test["baselines"] = {
         c.algorithm: {"valid_ndcg@10": c.valid_metrics.get(f"ndcg@{k}"),
                       "valid_ndcg@10_se": c.valid_metrics.get(f"ndcg@{k}_se"), "verdict": c.verdict,

@@ -512,7 +512,8 @@ def _train(run: TrainingRun) -> ModelVersion:
         progress=0.85,
     )
 
-    discover = discover_task_metrics({f"test_{k}": v for k, v in test.items()},
+    discover = discover_task_metrics({**{f"test_{k}": v for k, v in test.items()},
+                                      **{f"valid_{k}": v for k, v in selection["valid"].items()}},
                                      selection.get("results", []), data.split)
     discover["algorithm"] = name
     discover.update(selection.get("expected") or {})

@@ -48,12 +48,19 @@ def test_model_version_detail_shows_metric_tables(staff_client, shop):
 
 
 def test_model_version_detail_shows_the_expected_quality_of_the_served_list(staff_client, shop):
-    metrics = {"tasks": {"discover": {"ndcg@10": 0.0234, "ndcg@10_se": 0.0006, "expected_ndcg@10": 0.0258,
-                                      "expected_ndcg@10_se": 0.0009, "expected_customers": 5177.0}}}
+    metrics = {"tasks": {"discover": {
+        "ndcg@10": 0.0234, "ndcg@10_se": 0.0006, "expected_ndcg@10": 0.0258, "expected_ndcg@10_se": 0.0009,
+        "expected_customers": 5177, "valid_ndcg@10": 0.0233, "valid_ndcg@10_se": 0.0005,
+        "baselines": {"ease": {"valid_ndcg@10": 0.0176, "valid_ndcg@10_se": 0.0005, "verdict": "reference"}}}}}
     version = _version(metrics=metrics)
     content = staff_client.get(_url(ModelVersion, "change", version.pk)).content.decode()
     assert "expected ranking quality of the served list (NDCG) (top 10)" in content
     assert "0.0258 ± 0.0009" in content and "customers behind the expected quality" in content
+    # the expected quality leads the table, whatever order the JSON kept
+    assert content.index("expected ranking quality") < content.index("ranking quality (NDCG) (top 10)</th>")
+    # the validation row holds every compared algorithm's number, the one the choice was made on
+    assert "ranking quality on validation (NDCG) (top 10)" in content
+    assert "0.0233 ± 0.0005" in content and "0.0176 ± 0.0005" in content
 
 
 def test_activate_action_switches_serving_version(staff_client, shop):

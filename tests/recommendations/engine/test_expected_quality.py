@@ -81,3 +81,4 @@ def test_fit_recommender_reports_the_expected_quality_next_to_the_test(clusters)
     assert 0 < discover["expected_ndcg@10"] <= 1
     assert 0 < discover["expected_customers"] <= len(np.unique(ds.user_idx))
     assert metrics["expected_ndcg@10"] == discover["expected_ndcg@10"]
+    assert discover["valid_ndcg@10"] == metrics["valid_ndcg@10"]  # the number the choice was made on

@@ -181,6 +181,7 @@ def test_every_run_saves_the_buy_again_ranker_and_per_task_metrics(shop):
     # the served list's expected quality: validation weighted to the dates of the latest orders
     assert {"expected_ndcg@10", "expected_ndcg@10_se", "expected_customers"} <= set(discover)
     assert 0 <= discover["expected_ndcg@10"] <= 1 and discover["expected_customers"] > 0
+    assert discover["valid_ndcg@10"] == version.metrics["validation"]["ndcg@10"]
     assert "expected ndcg@10 of the served list" in run.log
     assert {"frequency", "recency", "buy_again"} == set(tasks["buy_again"]["baselines"])
     ranker = load_buy_again(version.artifact_path)
