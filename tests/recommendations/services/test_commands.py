@@ -189,6 +189,7 @@ def test_export_list_errors_are_clear(transactional_db, shop, tmp_path):
     [
         ("ease_trending", '{"trend_weight": 2}', "trend_weight must be between 0 and 1, not 2"),
         ("trending", '{"half_life_days": -7}', "half_life_days must be a positive number of days, not -7"),
+        ("sequential", '{"stop_on": "test"}', "stop_on must be 'own' or 'valid', not 'test'"),
     ],
 )
 def test_an_out_of_range_setting_fails_the_run_with_its_name(transactional_db, shop, algorithm, params, message):
