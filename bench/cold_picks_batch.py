@@ -2,6 +2,7 @@
 
 Run:  python bench/cold_picks_batch.py [--customers 8192] [--items 10000] [--cold 1000] [--batch 2048]
                                        [--slots 5] [--history 20] [--algorithm popularity] [--threads 1]
+                                       [--match nearest|profile]
 
 A synthetic shard: ``--items`` catalogue items of which ``--cold`` have fewer than 5 events, random
 64-d text vectors, ``--customers`` histories of ``--history`` items (popular items more often). The
@@ -59,12 +60,14 @@ def main() -> None:
     for name, default in SIZES.items():
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--algorithm", default="popularity")
+    parser.add_argument("--match", choices=("nearest", "profile"), default="nearest",
+                        help="how the stage matches cold items to a history (ColdSlotsConfig.match)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     ds, text = synthetic_shard(args.customers, args.items, args.cold, args.history)
     model = make_recommender(args.algorithm).fit(ds, item_embeddings=text)
-    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=args.slots), text, ds.item_counts()), ds)
+    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=args.slots, match=args.match), text, ds.item_counts()), ds)
     packed = PackedHistories.from_lists([h.tolist() for h in ds.sequences()])
     scorer = scorer_for(model, device="cpu")
 

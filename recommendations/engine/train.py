@@ -140,6 +140,16 @@ def served_list_estimate(gains: np.ndarray, split: Split, k: int = 10) -> dict[s
             "expected_customers": int(round(effective_groups(weights, users)))}
 
 
+def served_list_expected(model: Recommender, split: Split, k: int = 10) -> dict[str, float]:
+    """:func:`served_list_estimate` of the list ``model`` serves now, its cold stage included
+    (histories: ``split.train``). Why: the cold slots are chosen after the model, and they change
+    the list; the number must be that of the list a customer gets, not of the model alone."""
+    if not len(split.valid):
+        return {}
+    _, ranks = evaluate_ranks(model, split.train, split.valid, k=k, now=split.valid_now)
+    return served_list_estimate(ndcg_gains(ranks, k), split, k)
+
+
 def selection_rule(
     results: list[Candidate], users: np.ndarray, *, references: tuple[str, ...], k: int = 10, min_z: float = MIN_Z
 ) -> Candidate:
@@ -219,6 +229,8 @@ def train_and_evaluate(
             t1 = time.perf_counter()
             metrics["cold_slots"] = cold_stage_attach(model, split, item_embeddings)
             timings["cold_slots_seconds"] = time.perf_counter() - t1
+            if model.cold_stage is not None:  # the served list has cold slots: its own expected number
+                metrics.update(served_list_expected(model, split, k))
     if evaluate_test and len(split.test):
         model.set_histories(split.train_valid)
         metrics.update({f"test_{key}": v for key, v in

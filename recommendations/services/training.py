@@ -48,6 +48,7 @@ from ..engine.train import (
     select_best,
     selection_report,
     served_list_estimate,
+    served_list_expected,
 )
 from ..models import ModelVersion, TrainingRun
 from ..selectors import catalogue_item_ids, model_version_active, training_events
@@ -497,7 +498,10 @@ def _train(run: TrainingRun) -> ModelVersion:
     timings["cold_slots_seconds"] = round(time.perf_counter() - clock, 2)
     if cold_slots is not None:
         _log(run, f"cold slots chosen on validation: {cold_slots['chosen']['slots']} "
-                  f"(min cosine {cold_slots['chosen']['min_cosine']}) in {timings['cold_slots_seconds']}s")
+                  f"(min cosine {cold_slots['chosen']['min_cosine']}, {cold_slots['chosen']['match']} match) "
+                  f"in {timings['cold_slots_seconds']}s")
+    if model.cold_stage is not None:  # the served list has cold slots: the expected number is of that list
+        selection["expected"] = served_list_expected(model, data.split)
     test = _test_metrics(model, data)
     active = _active_test_metrics(run, data, name, params)
     run.promoted = active is None or test[PRIMARY_METRIC] >= active[PRIMARY_METRIC]

@@ -2,7 +2,8 @@
 
 Why: it is the yardstick for cold items (products with few or no purchases), which only the
 text path can reach; the flagship must hit cold targets at least as often as this does. The
-same profile ranks the cold items that the cold slots (``engine.cold_slots``) serve.
+same profile can rank the cold items that the cold slots (``engine.cold_slots``) serve
+(``match="profile"``; their default matches each cold item to the nearest recent item instead).
 
 Ties: products that share their text (the flavours or variants of one product line: on
 completejourney 63% of the products share their text exactly with another one) get exactly the

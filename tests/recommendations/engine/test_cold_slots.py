@@ -40,7 +40,8 @@ def test_cold_slots_serve_text_only_cold_picks_below_the_model_list(shop):
     text = TextOnly().fit(split.train, item_embeddings=emb)
     text_scores = text.score(users)
     # when
-    model.set_cold_stage(ColdSlots(ColdSlotsConfig(slots=3), emb, split.train.item_counts()), split.train)
+    profile = ColdSlotsConfig(slots=3, match="profile", n_recent=20)  # the text-only baseline's order
+    model.set_cold_stage(ColdSlots(profile, emb, split.train.item_counts()), split.train)
     items, scores = model.recommend(users, k=10)
     # then: the text-only list's first 3 unbought cold items, in its order, and the rest of the
     # model's list in its order; they take its last 3 places unless the model ties across that
@@ -168,20 +169,25 @@ def test_a_model_without_a_cold_stage_hands_on_no_picks(shop):
     assert next(score_batches(scorer_for(model, device="cpu"), packed, 10)).cold_picks is None
 
 
-def test_the_grid_chooses_once_per_batch_and_reports_what_each_configuration_chose_alone(shop, cold_choices):
-    # given: popularity; noisy text vectors (cosines to the profile ~0.8-1) and thresholds that
-    # some picks pass and some do not
-    from recommendations.engine.cold_slots import _Staged, base_top, grid
+@pytest.mark.parametrize("match", ["nearest", "profile"])
+def test_the_grid_chooses_once_per_batch_and_reports_what_each_configuration_chose_alone(shop, cold_choices, match):
+    # given: popularity; noisy text vectors and thresholds that some picks pass and some do not
+    # (the terciles of the widest configuration's pick cosines)
+    from recommendations.engine.cold_slots import SLOT_GRID, _Staged, base_top, grid
     from recommendations.engine.metrics import evaluate_ranks
 
     _, split, emb = shop
     emb = emb + np.random.default_rng(0).normal(0, 0.25, emb.shape).astype(np.float32)
     model = make_recommender("popularity").fit(split.train, item_embeddings=emb)
-    configs = grid(cosines=(None, 0.9, 0.95))
-    # the reference: each configuration's picks chosen on their own (what the grid did before)
     seen, histories = split.train.csr(binary=True), split.train.sequences()
+    off = ColdSlots(ColdSlotsConfig(slots=0, match=match), emb, split.train.item_counts())
+    users = np.unique(split.valid[:, 0])
+    widest = off.with_config(ColdSlotsConfig(slots=max(SLOT_GRID), match=match))
+    cos = widest.choose([histories[u] for u in users], seen[users])[1]
+    low, high = np.quantile(cos[np.isfinite(cos)], [1 / 3, 2 / 3]).round(4).tolist()
+    configs = grid(cosines=(None, low, high), match=match)
+    # the reference: each configuration's picks chosen on their own (what the grid did before)
     top = base_top(model, split.valid[:, 0], seen)
-    off = ColdSlots(ColdSlotsConfig(slots=0), emb, split.train.item_counts())
     alone = []
     for cfg in configs:
         staged = _Staged(top, off.with_config(cfg), histories, seen)
@@ -199,3 +205,63 @@ def test_the_grid_chooses_once_per_batch_and_reports_what_each_configuration_cho
     assert all(len(served) == 3 for slots, served in by_slots.items() if slots)  # every threshold cut
     batches = [len(np.unique(split.valid[lo : lo + 512, 0])) for lo in range(0, len(split.valid), 512)]
     assert cold_choices == batches
+
+
+def _one_customer_stage(match: str) -> tuple[ColdSlots, list[np.ndarray], np.ndarray]:
+    """Bought: items 0, 1, 2 (orthogonal texts). Cold: 3, a variant of item 0 (same text), and 4,
+    a product whose text lies between all three (their mean's direction). Warm filler: 5-9."""
+    text = np.zeros((10, 8), np.float32)
+    text[[0, 1, 2, 3], [0, 1, 2, 0]] = 1.0
+    text[4, :3] = 1.0
+    text[5:, 3:] = np.eye(5, dtype=np.float32)
+    counts = np.array([9, 9, 9, 0, 1, 9, 9, 9, 9, 9])
+    return ColdSlots(ColdSlotsConfig(slots=2, match=match), text, counts), [np.array([0, 1, 2])], counts
+
+
+def test_nearest_match_prefers_the_variant_of_one_bought_item_to_the_mean_direction():
+    # given
+    nearest, hist, _ = _one_customer_stage("nearest")
+    profile, _, _ = _one_customer_stage("profile")
+    seen = history_matrix(hist, 10)
+    # when
+    items_n, cos_n = nearest.choose(hist, seen)
+    items_p, cos_p = profile.choose(hist, seen)
+    # then: nearest = the variant first (cosine 1 to item 0); profile = the mean's direction first
+    assert items_n.tolist() == [[3, 4]] and np.allclose(cos_n, [[1.0, 1 / np.sqrt(3)]])
+    assert items_p.tolist() == [[4, 3]] and np.allclose(cos_p, [[1.0, 1 / np.sqrt(3)]])
+
+
+def test_nearest_match_equals_the_brute_force_maximum_over_each_rows_latest_items(shop, monkeypatch):
+    # given: noisy texts, so every cosine differs; blocks of 7 rows (the stage works in blocks)
+    import recommendations.engine.cold_slots as cold_slots
+
+    monkeypatch.setattr(cold_slots, "NEAREST_CHUNK", 7)
+    _, split, emb = shop
+    emb = emb + np.random.default_rng(1).normal(0, 0.25, emb.shape).astype(np.float32)
+    stage = ColdSlots(ColdSlotsConfig(slots=4, n_recent=3), emb, split.train.item_counts())
+    histories = split.train.sequences()[:40] + [np.zeros(0, np.int64)]  # and one without a history
+    cold_idx = np.flatnonzero(stage.cold)
+    # when
+    cos, has = stage.cold_cosine(histories, cold_idx)
+    # then
+    unit = stage.text
+    for r, h in enumerate(histories[:-1]):
+        latest = list(dict.fromkeys(h[::-1].tolist()))[:3]
+        np.testing.assert_allclose(cos[r], (unit[latest] @ unit[cold_idx].T).max(0), atol=1e-6)
+    assert has.tolist() == [True] * 40 + [False] and np.isneginf(cos[-1]).all()
+
+
+def test_a_stage_saved_before_the_match_setting_keeps_its_mean_profile_order(tmp_path):
+    # given: a stage's saved config as versions before the setting stored it
+    stage, hist, counts = _one_customer_stage("profile")
+    saved = {k: v for k, v in stage.to_json().items() if k != "match"}
+    # when
+    loaded = ColdSlots.from_saved(saved, stage.to_arrays())
+    # then
+    assert loaded.config.match == "profile"
+    assert loaded.choose(hist, history_matrix(hist, 10))[0].tolist() == [[4, 3]]
+
+
+def test_an_unknown_match_is_refused():
+    with pytest.raises(ValueError, match="match must be one of nearest, profile"):
+        _one_customer_stage("closest")

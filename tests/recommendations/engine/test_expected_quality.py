@@ -82,3 +82,25 @@ def test_fit_recommender_reports_the_expected_quality_next_to_the_test(clusters)
     assert 0 < discover["expected_customers"] <= len(np.unique(ds.user_idx))
     assert metrics["expected_ndcg@10"] == discover["expected_ndcg@10"]
     assert discover["valid_ndcg@10"] == metrics["valid_ndcg@10"]  # the number the choice was made on
+
+
+def test_the_expected_quality_is_that_of_the_list_served_with_its_cold_slots():
+    # given: popularity on the variant shop, where validation gives the cold items slots
+    from recommendations.engine.data import leave_last_out_split
+    from recommendations.engine.train import served_list_expected, train_and_evaluate
+
+    from .test_cold_items import variant_shop
+
+    events, keys, _, emb = variant_shop()
+    ds, _ = build_dataset(events, item_keys=keys)
+    split = leave_last_out_split(ds)
+    # when
+    model, metrics, _ = train_and_evaluate("popularity", {}, split, item_embeddings=emb)
+    # then: the estimate is of the staged list, not of popularity alone
+    assert metrics["cold_slots"]["chosen"]["slots"] > 0
+    model.set_histories(split.train)
+    served = served_list_expected(model, split)
+    model.set_cold_stage(None)
+    alone = served_list_expected(model, split)
+    assert metrics["expected_ndcg@10"] == pytest.approx(served["expected_ndcg@10"])
+    assert served["expected_ndcg@10"] != pytest.approx(alone["expected_ndcg@10"])
