@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from .ann import CANDIDATE_FACTOR, resolve_ann
+from .data import group_orders
 from .device import autocast_context, resolve_device
 from .models.sequential import padded_table
 
@@ -49,16 +50,25 @@ TOPK_GROUP = 8
 @dataclass(frozen=True)
 class PackedHistories:
     """Item-index histories of ``n`` customers in CSR form: row ``r`` is
-    ``indices[indptr[r]:indptr[r + 1]]`` (oldest first)."""
+    ``indices[indptr[r]:indptr[r + 1]]`` (oldest first).
+
+    ``starts`` (optional, bool [nnz]): True where an entry begins a new order (basket); the entries
+    of one order are contiguous. Without it every entry is an order of its own (a live session's
+    events). A model trained on orders (the basket-aware sequential model) must be served orders:
+    fed one line per position it scored 0.2456 NDCG@10 against 0.2628 on the same customers' orders
+    (synthetic retail shop, 600 customers), and what validation measured was the latter."""
 
     indptr: np.ndarray  # int64 [n + 1], indptr[0] == 0
     indices: np.ndarray  # int32 [nnz]
+    starts: np.ndarray | None = None  # bool [nnz]: an order begins here (None: every entry does)
 
     def __post_init__(self) -> None:
         if self.indptr.ndim != 1 or len(self.indptr) == 0 or self.indptr[0] != 0:
             raise ValueError("indptr must be 1-D and start at 0.")
         if int(self.indptr[-1]) != len(self.indices):
             raise ValueError(f"indptr ends at {int(self.indptr[-1])} but there are {len(self.indices)} indices.")
+        if self.starts is not None and len(self.starts) != len(self.indices):
+            raise ValueError(f"starts has {len(self.starts)} entries but there are {len(self.indices)} indices.")
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
@@ -68,13 +78,21 @@ class PackedHistories:
         return np.diff(self.indptr)
 
     @classmethod
-    def from_lists(cls, histories: Sequence[Sequence[int]]) -> PackedHistories:
-        """Pack Python lists (convenience for small inputs and tests)."""
+    def from_lists(cls, histories: Sequence[Sequence[int]],
+                   orders: Sequence[Sequence[object]] | None = None) -> PackedHistories:
+        """Pack Python lists (oldest first). ``orders``: each entry's order key (an order id, or the
+        timestamp when there is none), parallel to ``histories``; the lines of one order are then
+        packed together, at the place of its first line, as the training data groups them."""
+        if orders is not None:
+            histories, order_starts = zip(*(_group_orders(h, o) for h, o in zip(histories, orders, strict=True)),
+                                          strict=True) if len(histories) else ((), ())
         lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
         indptr = np.zeros(len(histories) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         indices = np.fromiter((i for h in histories for i in h), dtype=np.int32, count=int(indptr[-1]))
-        return cls(indptr, indices)
+        starts = None if orders is None else np.fromiter(
+            (f for flags in order_starts for f in flags), dtype=bool, count=int(indptr[-1]))
+        return cls(indptr, indices, starts)
 
     @classmethod
     def from_events(cls, rows: np.ndarray, items: np.ndarray, n_rows: int) -> PackedHistories:
@@ -89,7 +107,8 @@ class PackedHistories:
     def slice(self, lo: int, hi: int) -> PackedHistories:
         """Rows ``lo:hi`` as views (indptr rebased to 0)."""
         start, end = int(self.indptr[lo]), int(self.indptr[hi])
-        return PackedHistories(self.indptr[lo : hi + 1] - start, self.indices[start:end])
+        return PackedHistories(self.indptr[lo : hi + 1] - start, self.indices[start:end],
+                               None if self.starts is None else self.starts[start:end])
 
     def row_col(self) -> tuple[np.ndarray, np.ndarray]:
         """(row, item) int64 coordinates of every entry, for scatter on a score block."""
@@ -111,6 +130,44 @@ class PackedHistories:
         pos = np.arange(len(rows), dtype=np.int64) - starts
         src = np.repeat(self.indptr[1:] - take, take) + pos
         out[rows, max_len - np.repeat(take, take) + pos] = self.indices[src].astype(np.int64) + 1
+        return out
+
+    def last_order_tokens(self, max_len: int, width: int) -> np.ndarray:
+        """The latest ``max_len`` orders of each row as left-padded basket tokens, int64
+        [n, max_len, width] (item + 1; 0 = padding): each order's distinct items ascending, its
+        ``width`` highest when it has more. Exactly what the sequential model's evaluation feeds
+        (``Sequential._pad_histories`` of the dataset's ``basket_sequences``), built without a Python
+        loop. Without ``starts`` every entry is an order of its own."""
+        n = len(self)
+        out = np.zeros((n, max_len, width), dtype=np.int64)
+        if not len(self.indices):
+            return out
+        rows = np.repeat(np.arange(n, dtype=np.int64), self.lengths)
+        starts = np.ones(len(self.indices), bool) if self.starts is None else self.starts.copy()
+        starts[self.indptr[:-1][self.lengths > 0]] = True  # a row always begins an order
+        order_of = np.cumsum(starts) - 1  # global order number of each entry
+        items = self.indices.astype(np.int64)
+        sort = np.lexsort((items, order_of))  # items ascending inside each order
+        order_of, items, rows = order_of[sort], items[sort], rows[sort]
+        keep = np.r_[True, (order_of[1:] != order_of[:-1]) | (items[1:] != items[:-1])]  # distinct items
+        order_of, items, rows = order_of[keep], items[keep], rows[keep]
+        # within each order: rank from its end; keep the ``width`` last (highest) items
+        first = np.r_[True, order_of[1:] != order_of[:-1]]
+        order_start = np.flatnonzero(first)
+        size = np.diff(np.r_[order_start, len(order_of)])
+        entry_order = np.cumsum(first) - 1  # 0.. dense order number
+        rank = np.arange(len(order_of)) - order_start[entry_order]
+        skip = np.maximum(size - width, 0)[entry_order]
+        keep = rank >= skip
+        slot = (rank - skip)[keep]
+        # within each row: the order's number counted from the row's last order; keep the latest max_len
+        order_row = rows[order_start]
+        n_orders = np.bincount(order_row, minlength=n)
+        row_first = np.cumsum(n_orders) - n_orders
+        from_end = n_orders[order_row] - 1 - (np.arange(len(order_start)) - row_first[order_row])
+        position = (max_len - 1 - from_end)[entry_order][keep]
+        ok = position >= 0
+        out[rows[keep][ok], position[ok], slot[ok]] = items[keep][ok] + 1
         return out
 
     def to_lists(self) -> list[list[int]]:
@@ -170,9 +227,11 @@ class FactorScorer:
 
 class SequentialScorer:
     """The transformer of ``engine.models.Sequential``: ``b_u + b_i + <q_u, p_i>`` from the latest
-    positions, the item table computed once. Like ``Sequential.score_histories``, each history item
-    is a position of its own (a one-item basket); the model's cold stage (``cold_slots``), when it
-    has an active one, is applied to each block."""
+    positions, the item table computed once. A model trained on orders is fed the latest orders when
+    the histories carry them (``PackedHistories.starts``), exactly as its validation fed it; without
+    them, like ``Sequential.score_histories``, each history item is a position of its own (a
+    one-item basket). The model's cold stage (``cold_slots``), when it has an active one, is applied
+    to each block."""
 
     def __init__(self, model, device: str | torch.device | None = None) -> None:
         if device is not None:
@@ -189,6 +248,8 @@ class SequentialScorer:
         self.cold_picks: np.ndarray | None = None  # the cold stage's choice for the last block
 
     def tokens(self, histories: PackedHistories) -> np.ndarray:
+        if self.width is not None and histories.starts is not None:  # orders in, orders out
+            return histories.last_order_tokens(self.max_len, int(self.width))
         flat = histories.last_tokens(self.max_len)
         if self.width is None:
             return flat
@@ -255,6 +316,12 @@ def cold_stage_of(model):
     """The model's cold stage when it is active (it changes lists), else None."""
     stage = getattr(model, "cold_stage", None)
     return stage if stage is not None and stage.active else None
+
+
+def _group_orders(items: Sequence[int], orders: Sequence[object]) -> tuple[list[int], list[bool]]:
+    """(items regrouped by order (:func:`~.data.group_orders`); True where an order begins)."""
+    grouped = group_orders(items, orders)
+    return [i for lines in grouped for i in lines], [j == 0 for lines in grouped for j in range(len(lines))]
 
 
 def history_arrays(histories: PackedHistories) -> list[np.ndarray]:

@@ -190,6 +190,19 @@ class CleaningReport:
         return asdict(self)
 
 
+def group_orders(items: Sequence[int], keys: Sequence[object]) -> list[list[int]]:
+    """A history's lines (oldest first) grouped into orders: one list per order key (the order id,
+    or the timestamp when there is none), in the order of each order's first line, as
+    :meth:`Dataset.basket_sequences` groups the training data. Lines of one order written apart
+    (two orders in the same minute) come together."""
+    if len(items) != len(keys):
+        raise ValueError(f"{len(items)} items but {len(keys)} order keys.")
+    grouped: dict[object, list[int]] = {}
+    for item, key in zip(items, keys, strict=True):
+        grouped.setdefault(key, []).append(int(item))
+    return list(grouped.values())
+
+
 def build_dataset(
     events: Iterable[Event],
     *,

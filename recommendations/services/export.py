@@ -25,6 +25,7 @@ from .scoring import (
     _available_mask,
     loaded_buy_again,
     loaded_version,
+    model_input,
     scoreable_customers,
     shard_history,
 )
@@ -80,8 +81,8 @@ def _discover_rows(version: ModelVersion, *, k: int, exclude_seen: bool) -> Iter
         history = shard_history(chunk[0], chunk[-1])
         for b in range(0, len(chunk), 256):
             batch = chunk[b : b + 256]
-            seqs = [[index[i] for i, _ in history.recent.get(cid, []) if i in index] for cid in batch]
-            scores = model.served_score_histories(seqs).astype(np.float32, copy=True)
+            seqs, orders = model_input(history, batch, index)
+            scores = model.served_score_histories(seqs, orders).astype(np.float32, copy=True)
             scores[:, ~available] = -np.inf
             if exclude_seen:  # everything ever touched, not only the model's (truncated) input
                 for row, cid in enumerate(batch):

@@ -119,6 +119,7 @@ class ShardHistory:
     """What scoring needs of each customer's events, read in one pass (oldest first)."""
 
     recent: dict[int, list[tuple[int, str]]]  # (item_id, kind), the latest HISTORY_LENGTH: model input
+    orders: dict[int, list[object]]  # each ``recent`` entry's order: its order id, else its timestamp
     done: dict[int, set[int]]  # items with an EXCLUDE_SEEN_KINDS event, over the whole history
     interacted: dict[int, set[int]]  # every item with any event, over the whole history
     purchases: dict[int, list[tuple[int, float]]]  # (item_id, unix ts) of purchases: buy-again input
@@ -128,15 +129,18 @@ def shard_history(lo: int, hi: int) -> ShardHistory:
     rows = (
         Interaction.objects.filter(customer_id__gte=lo, customer_id__lte=hi, excluded_from_training=False)
         .order_by("customer_id", "occurred_at", "id")
-        .values_list("customer_id", "item_id", "kind", "occurred_at")
+        .values_list("customer_id", "item_id", "kind", "occurred_at", "order_id")
     )
     done_kinds = set(recommendations_settings().EXCLUDE_SEEN_KINDS)
     recent: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    orders: dict[int, list[object]] = defaultdict(list)
     done: dict[int, set[int]] = defaultdict(set)
     interacted: dict[int, set[int]] = defaultdict(set)
     purchases: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for customer_id, item_id, kind, occurred_at in rows.iterator(chunk_size=20_000):
+    for customer_id, item_id, kind, occurred_at, order_id in rows.iterator(chunk_size=20_000):
         recent[customer_id].append((item_id, kind))
+        # the order key the training data groups by (engine.data.build_dataset): the order id, else the moment
+        orders[customer_id].append(order_id or occurred_at.timestamp())
         interacted[customer_id].add(item_id)
         if kind in done_kinds:
             done[customer_id].add(item_id)
@@ -144,10 +148,25 @@ def shard_history(lo: int, hi: int) -> ShardHistory:
             purchases[customer_id].append((item_id, occurred_at.timestamp()))
     return ShardHistory(
         recent={c: h[-HISTORY_LENGTH:] for c, h in recent.items()},
+        orders={c: o[-HISTORY_LENGTH:] for c, o in orders.items()},
         done=dict(done),
         interacted=dict(interacted),
         purchases={c: p[-PURCHASE_HISTORY_LENGTH:] for c, p in purchases.items()},
     )
+
+
+def model_input(
+    history: ShardHistory, customers: list[int], index: dict[int, int]
+) -> tuple[list[list[int]], list[list]]:
+    """(each customer's model item indices, oldest first; each one's order key), the catalogue's
+    items only: what a model is served, orders included (a model trained on orders reads them)."""
+    items, orders = [], []
+    for cid in customers:
+        lines = zip(history.recent.get(cid, []), history.orders.get(cid, []), strict=True)
+        pairs = [(index[i], o) for (i, _), o in lines if i in index]
+        items.append([i for i, _ in pairs])
+        orders.append([o for _, o in pairs])
+    return items, orders
 
 
 def _histories(lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
@@ -296,8 +315,7 @@ def _discover_blocks(
     blocks: list[RecommendationBlock] = []
     todo = [(cid, country) for cid, country in customers if cid in histories]
     # histories and exclusions packed once; scored in large batches with top-k on the device
-    packed = PackedHistories.from_lists(
-        [[index[i] for i, _ in histories.get(cid, []) if i in index] for cid, _ in todo])
+    packed = PackedHistories.from_lists(*model_input(history, [cid for cid, _ in todo], index))
     exclude = PackedHistories.from_lists([
         [index[i] for i in rejected.get(cid, set()) | history.done.get(cid, set()) if i in index]
         for cid, _ in todo])

@@ -173,6 +173,12 @@ class Recommender(ABC):
         oldest first). Default: popularity; models that can use histories override."""
         return np.tile(self._item_pop, (len(histories), 1)).astype(np.float32)
 
+    def score_order_histories(self, histories: list[list[int]], orders: list[list]) -> np.ndarray:
+        """:meth:`score_histories` of histories whose entries carry their order key (``orders``,
+        parallel lists: the order id, or the timestamp without one). Only a model trained on orders
+        reads them (the basket-aware sequential model); the default ignores them."""
+        return self.score_histories(histories)
+
     def served_score(self, user_idx: np.ndarray) -> np.ndarray:
         """``score`` with the cold stage applied (the scores the served list is made of)."""
         scores = self.score(user_idx)
@@ -181,14 +187,17 @@ class Recommender(ABC):
         user_idx = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
         return self.cold_stage.apply(scores, [self._stage_hist[u] for u in user_idx], self._seen[user_idx])
 
-    def served_score_histories(self, histories: list[list[int]]) -> np.ndarray:
-        """``score_histories`` with the cold stage applied (a history's items are never served)."""
-        return self.served_score_histories_and_picks(histories)[0]
+    def served_score_histories(self, histories: list[list[int]], orders: list[list] | None = None) -> np.ndarray:
+        """``score_histories`` with the cold stage applied (a history's items are never served);
+        ``orders``: each entry's order key (see :meth:`score_order_histories`)."""
+        return self.served_score_histories_and_picks(histories, orders)[0]
 
-    def served_score_histories_and_picks(self, histories: list[list[int]]) -> tuple[np.ndarray, np.ndarray | None]:
+    def served_score_histories_and_picks(
+        self, histories: list[list[int]], orders: list[list] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`served_score_histories` and the cold items the stage put in each row's slots
         (int64 [n, slots], -1 = none; None without an active stage), chosen once for both."""
-        scores = self.score_histories(histories)
+        scores = self.score_histories(histories) if orders is None else self.score_order_histories(histories, orders)
         if self.cold_stage is None or not self.cold_stage.active:
             return scores, None
         return self.cold_stage.choose_and_apply(scores, [np.asarray(h, np.int64) for h in histories])

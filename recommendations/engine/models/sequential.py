@@ -51,7 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data import Dataset, last_basket_holdout
+from ..data import Dataset, group_orders, last_basket_holdout
 from ..device import autocast_context, needs_grad_scaler, resolve_device
 from .base import FitInputs, Progress, Recommender
 
@@ -523,6 +523,14 @@ class Sequential(Recommender):
         seqs = [[np.array([i]) for i in h] for h in histories]
         tokens = _pad_histories(seqs, self._max_len, self._width)
         return self._score_tokens(tokens)
+
+    def score_order_histories(self, histories: list[list[int]], orders: list[list]) -> np.ndarray:
+        """Histories with each line's order key: grouped into orders (distinct items ascending, as
+        the training data's ``basket_sequences``) when the model was trained on orders."""
+        if not self.config.baskets:
+            return self.score_histories(histories)
+        return self.score_basket_histories([[np.unique(np.asarray(b, np.int64)) for b in group_orders(h, o)]
+                                            for h, o in zip(histories, orders, strict=True)])
 
     def score_basket_histories(self, histories: list[list[list[int]]]) -> np.ndarray:
         """Histories as baskets (lists of item indices), oldest basket first."""
