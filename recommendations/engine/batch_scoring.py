@@ -19,6 +19,7 @@ path. No Django here.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -320,6 +321,9 @@ def cold_stage_of(model):
 
 def _group_orders(items: Sequence[int], orders: Sequence[object]) -> tuple[list[int], list[bool]]:
     """(items regrouped by order (:func:`~.data.group_orders`); True where an order begins)."""
+    starts = [True, *map(operator.ne, orders[1:], orders[:-1])] if len(orders) else []
+    if len(items) == len(orders) and sum(starts) == len(set(orders)):  # each order's lines together (usual)
+        return list(items), starts
     grouped = group_orders(items, orders)
     return [i for lines in grouped for i in lines], [j == 0 for lines in grouped for j in range(len(lines))]
 
