@@ -52,7 +52,7 @@ MAX_DROP_SE = 1.0
 @dataclass(frozen=True)
 class ColdSlotsConfig:
     slots: int = 0  # places of the top list_k given to cold items (0 = off)
-    min_cosine: float | None = None  # a cold item needs at least this cosine to its customer's profile
+    min_cosine: float | None = None  # a cold item needs at least this cosine (by ``match``) to the history
     list_k: int = 10  # the cold slots are the last ``slots`` places of the top list_k
     n_recent: int = 10  # latest distinct items the cold items are matched against
     cold_threshold: int = 5  # fewer training events than this = cold
