@@ -17,8 +17,8 @@ Why nearest, not the mean: a mean of ten products' vectors points between them, 
 item the customer buys is most often a variant or neighbour of ONE thing they bought. Measured on
 the held-out last orders of completejourney-sample and MovieLens-small and on the two orders
 before each (six target sets; 3 slots, cold = fewer than 5 training events), the nearest-of-ten
-picks hit 24 cold targets against 10 for the mean of twenty, more on every one of the six sets
-(docs/recommendations.md, *Cold items*).
+picks hit 23 cold targets against 9 for the mean of twenty, more on every one of the six sets
+(``bench/cold_match.py``; docs/recommendations.md, *Which text match fills the slots*).
 
 The stage rewrites SCORES, not lists, so every path that ranks (evaluation, batch scoring, export,
 the session endpoint, campaigns through stored lists) serves the same list: a chosen cold item gets
