@@ -19,8 +19,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "recall": ("recall", "share of the customer's next purchases found in their top {k}"),
     "precision": ("precision", "share of the top {k} that the customer went on to buy"),
     "expected_ndcg": ("expected ranking quality of the served list (NDCG)",
-                      "validation weighted to the dates of the customers' latest orders: what the list a customer "
-                      "gets should score on their next order (the row below is the test's, an earlier order)"),
+                      "the served list's validation (its places for new items included), weighted to the dates "
+                      "of the customers' latest orders: what the list a customer gets should score on their next "
+                      "order (the row below is the test's, an earlier order)"),
     "valid_ndcg": ("ranking quality on validation (NDCG)",
                    "the same measure on the validation orders, where the algorithms were compared: the choice "
                    "is made on this row"),
