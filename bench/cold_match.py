@@ -57,7 +57,8 @@ def measure(fmt: str, folder: Path, slots: int, cache: Path) -> dict:
     targets = targets[counts[targets[:, 1]] < COLD_BELOW]  # the cold slice only
     users = np.unique(targets[:, 0])
     rows = np.searchsorted(users, targets[:, 0])
-    histories = [ds.sequences()[u] for u in users]
+    sequences = ds.sequences()
+    histories = [sequences[u] for u in users]
     seen = history_matrix(histories, ds.n_items)
     out: dict = {"data": f"{fmt}:{folder}", "cold_targets": int(len(targets)), "customers": int(len(users)),
                  "cold_items": int((counts < COLD_BELOW).sum()), "items": int(ds.n_items), "slots": slots,
