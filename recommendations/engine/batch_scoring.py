@@ -85,8 +85,8 @@ class PackedHistories:
         timestamp when there is none), parallel to ``histories``; the lines of one order are then
         packed together, at the place of its first line, as the training data groups them."""
         if orders is not None:
-            histories, order_starts = zip(*(_group_orders(h, o) for h, o in zip(histories, orders, strict=True)),
-                                          strict=True) if len(histories) else ((), ())
+            grouped = [_group_orders(h, o) for h, o in zip(histories, orders, strict=True)]
+            histories, order_starts = [h for h, _ in grouped], [flags for _, flags in grouped]
         lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
         indptr = np.zeros(len(histories) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -320,9 +320,10 @@ def cold_stage_of(model):
 
 
 def _group_orders(items: Sequence[int], orders: Sequence[object]) -> tuple[list[int], list[bool]]:
-    """(items regrouped by order (:func:`~.data.group_orders`); True where an order begins)."""
+    """(items regrouped by order (:func:`~.data.group_orders`); True where an order begins). When
+    each order's lines are already together (timestamps always are) nothing moves."""
     starts = [True, *map(operator.ne, orders[1:], orders[:-1])] if len(orders) else []
-    if len(items) == len(orders) and sum(starts) == len(set(orders)):  # each order's lines together (usual)
+    if len(items) == len(orders) and sum(starts) == len(set(orders)):
         return list(items), starts
     grouped = group_orders(items, orders)
     return [i for lines in grouped for i in lines], [j == 0 for lines in grouped for j in range(len(lines))]
