@@ -251,7 +251,7 @@ def test_nearest_match_equals_the_brute_force_maximum_over_each_rows_latest_item
     assert has.tolist() == [True] * 40 + [False] and np.isneginf(cos[-1]).all()
 
 
-def test_a_stage_saved_before_the_match_setting_keeps_its_mean_profile_order(tmp_path):
+def test_a_stage_saved_before_the_match_setting_keeps_its_mean_profile_order():
     # given: a stage's saved config as versions before the setting stored it
     stage, hist, counts = _one_customer_stage("profile")
     saved = {k: v for k, v in stage.to_json().items() if k != "match"}
